@@ -1,0 +1,28 @@
+"""Options and helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+from ..settings import Settings
+
+
+def iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def add_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", type=Path, default=Path("."), help="newsletter folder (default: current folder)")
+
+
+def add_date(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--date", type=iso_date, help="issue date, YYYY-MM-DD (default: the newest issue file)")
+
+
+def settings() -> Settings:
+    return Settings()

@@ -1,0 +1,87 @@
+"""The one exception tree: the CLI turns each into a readable line and an exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class NewsletterError(Exception):
+    """Root of every error this package raises on purpose."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about a content file, pointing at the file, line and field."""
+
+    path: Path
+    line: int | None
+    field: str
+    message: str
+    severity: str = "error"  # or "warning"
+
+    def __str__(self) -> str:
+        where = display_path(self.path) + (f":{self.line}" if self.line else "")
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+def display_path(path: Path) -> str:
+    """The path as an editor would type it: relative to the working folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+class ContentError(NewsletterError, ValueError):
+    """The content folder has errors; `problems` lists each with its file and line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class ConfigError(NewsletterError, ValueError):
+    """A setting (environment variable, URL, key) is missing or wrong."""
+
+
+class NotFound(NewsletterError, LookupError):
+    """A named thing (issue date, subscriber, send) does not exist."""
+
+
+class SubscriberError(NewsletterError, ValueError):
+    """A subscriber operation was refused (bad address, unknown network...)."""
+
+
+class DeliveryError(NewsletterError):
+    """A message could not be handed to the mail server."""
+
+    def __init__(self, message: str, *, code: int | None = None, reply: str = ""):
+        self.code = code
+        self.reply = reply
+        super().__init__(message)
+
+
+class TemporaryDeliveryError(DeliveryError, ConnectionError):
+    """4xx reply or a dropped connection: try again later."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """5xx reply: this recipient will not take the message; never retry."""
+
+    @property
+    def hard_bounce(self) -> bool:
+        """5.1.x: the mailbox does not exist (RFC 3463)."""
+        return self.reply.lstrip().startswith("5.1.")
+
+
+class SendPaused(NewsletterError):
+    """Too many consecutive delivery errors: the send stopped and says why."""
+
+    exit_code = 2
+
+
+class BadToken(NewsletterError, ValueError):
+    """An unsubscribe or preferences token that is malformed, tampered with or expired."""

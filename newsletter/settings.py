@@ -1,0 +1,34 @@
+"""Settings from the environment (NEWSLETTER_*). Only the shells (CLI, web, scheduler) read them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSLETTER_", extra="ignore")
+
+    database_url: str | None = None  # default: SQLite file newsletter.db beside newsletter.yaml
+    secret_key: str | None = None
+    smtp_url: str | None = None  # smtp://user:pass@host:587 (STARTTLS) or smtps://host:465; unset: outbox
+    smtp_verify: bool = True  # verify the server's TLS certificate
+    smtp_pool: int = 4  # connections kept open
+    rate_per_second: float | None = None
+    rate_per_hour: int | None = None
+    outbox_dir: Path | None = None  # default: outbox/ beside newsletter.yaml
+    dkim_key_file: Path | None = None
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None  # default: the sender's domain
+    bounce_address: str | None = None  # e.g. bounces@example.org: envelope sender becomes bounces+<id>@...
+    retry_base_seconds: float = 2.0
+    max_attempts: int = 6
+    pause_after_errors: int = 50  # consecutive errors before a send pauses
+    schedule_grace_seconds: int = 6 * 3600
+
+    def database_for(self, root: Path) -> str:
+        return self.database_url or f"sqlite:///{(Path(root) / 'newsletter.db').resolve()}"
+
+    def outbox_for(self, root: Path) -> Path:
+        return self.outbox_dir or Path(root) / "outbox"
