@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     max_attempts: int = 6
     pause_after_errors: int = 50  # consecutive errors before a send pauses
     schedule_grace_seconds: int = 6 * 3600
+    smtputf8: bool = False  # the SMTP relay accepts non-ASCII local parts (RFC 6531); the outbox always does
 
     def database_for(self, root: Path) -> str:
         return self.database_url or f"sqlite:///{(Path(root) / 'newsletter.db').resolve()}"
