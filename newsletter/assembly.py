@@ -57,7 +57,6 @@ class AssembledIssue:
             "date": self.date.isoformat(),
             "subject": self.subject,
             "preheader": self.preheader,
-            "networks": list(self.networks),
             "items": [dump(i) for i in self.items],
             "reminders": [
                 {**dump(r.item), "issue_number": r.issue_number, "issue_date": r.issue_date.isoformat()}
@@ -66,6 +65,7 @@ class AssembledIssue:
             "meetings": [dump(m) for m in self.meetings],
             "resources": [dump(r) for r in self.resources],
             "contacts": [dump(c) for c in self.contacts],
+            "networks": list(self.networks),
         }
 
 
