@@ -1,0 +1,92 @@
+"""open_store: creates and migrates the database, on SQLite and PostgreSQL, once and concurrently."""
+
+from __future__ import annotations
+
+import threading
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from newsletter import subscribers
+from newsletter.store import alembic_config, metadata, open_store
+
+
+def test_open_store_creates_the_schema_at_head(database_url):
+    engine = open_store(database_url)
+    with engine.connect() as conn:
+        assert set(MigrationContext.configure(conn).get_current_heads()) == set(ScriptDirectory.from_config(alembic_config()).get_heads())
+        assert {"subscribers", "subscriber_networks", "alembic_version"} <= set(sa.inspect(conn).get_table_names())
+    engine.dispose()
+
+
+def test_migrations_match_the_table_definitions(database_url):
+    """The tables the code declares are the tables the migrations build (no drift between the two)."""
+    engine = open_store(database_url)
+    mine = {subscribers.subscribers_table.name, subscribers.subscriber_networks_table.name}
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    engine.dispose()
+
+    def table_of(change) -> str:
+        change = change[0] if isinstance(change, list) else change  # modify_* changes come grouped
+        target = change[1]
+        if isinstance(target, sa.Table):
+            return target.name
+        return target.table.name if hasattr(target, "table") else change[2]
+
+    assert [c for c in diff if table_of(c) in mine] == []
+
+
+def test_opening_again_keeps_rows(database_url):
+    engine = open_store(database_url)
+    subscribers.add(engine, "jo@example.org", networks=["a"], known_networks=["a"])
+    engine.dispose()
+    again = open_store(database_url)
+    assert subscribers.find(again, "JO@example.org") is not None
+    again.dispose()
+
+
+def test_sqlite_pragmas(tmp_path):
+    engine = open_store(f"sqlite:///{tmp_path / 'sub' / 'news.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    engine.dispose()
+    assert (tmp_path / "sub" / "news.db").is_file()
+
+
+def test_concurrent_first_opens_migrate_once(database_url):
+    """Several workers starting together on an empty database all get a working store."""
+    if database_url.startswith("sqlite"):
+        open_store(database_url).dispose()  # SQLite: the file's first creator is a single process
+    errors: list[BaseException] = []
+    engines: list[sa.Engine] = []
+
+    def start() -> None:
+        try:
+            engines.append(open_store(database_url))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with engines[0].connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    for engine in engines:
+        engine.dispose()
+
+
+def test_bad_url_is_a_config_error():
+    import pytest
+
+    from newsletter.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        open_store("not a url")
