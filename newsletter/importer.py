@@ -1,0 +1,272 @@
+"""Subscriber CSV files (FORMAT.md "Subscribers"): import with per-row checks, and export.
+
+Reads what Excel and Google Sheets write: UTF-8 with or without BOM, CRLF or LF, quoted
+fields holding commas and line breaks. A rejected row is reported by the physical line where
+its record starts; the good rows are written in one transaction, and an address that is
+unsubscribed, bounced or complained is never made active again by an import.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import sqlalchemy as sa
+
+from .errors import ContentError, Problem, SubscriberError
+from .subscribers import N, S, Status, Subscriber, check_networks, check_text, listing, normalize_address, now
+
+COLUMNS = ("email", "name", "organisation", "networks", "status")
+REQUIRED = ("email", "networks")
+CHUNK = 1000  # rows looked up and written per statement batch
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, for a dry run or a refused strict import, would have done)."""
+
+    path: Path
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    suppressed_kept: int = 0  # already unsubscribed/bounced/complained: details updated, still not sent to
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+    written: bool = False
+
+    def summary(self) -> str:
+        verb = "imported" if self.written else "nothing written"
+        return (
+            f"{self.path.name}: {verb}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.suppressed_kept} kept suppressed, {len(self.rejected)} rejected"
+        )
+
+
+@dataclass(slots=True)
+class Record:
+    """One good row of the file."""
+
+    line: int
+    email: str
+    key: str
+    networks: frozenset[str]
+    fields: dict[str, str | None]  # name/organisation, only for the columns the file has
+    status: Status | None
+
+
+# reading the file ----------------------------------------------------------------------------
+
+
+def _text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SubscriberError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ContentError([Problem(path, line, "", "not UTF-8 text: save the sheet as 'CSV UTF-8'")]) from None
+
+
+def _header(path: Path, cells: list[str]) -> list[str]:
+    names = [c.strip().lower() for c in cells]
+    problems = []
+    for name in names:
+        if name not in COLUMNS:
+            close = difflib.get_close_matches(name, COLUMNS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (expected {', '.join(COLUMNS)})"
+            problems.append(f"unknown column {name!r}{hint}")
+        elif names.count(name) > 1:
+            problems.append(f"column {name!r} appears twice")
+    problems += [f"the header has no {name!r} column" for name in REQUIRED if name not in names]
+    if problems:
+        raise ContentError([Problem(path, 1, "", p) for p in dict.fromkeys(problems)])
+    return names
+
+
+def read_records(
+    path: Path, *, known_networks: Iterable[str], smtputf8: bool = False
+) -> Iterator[Record | tuple[int, str]]:
+    """Each record of the file in order: a checked Record, or (line, reason) for a rejected row."""
+    known = frozenset(known_networks)
+    reader = csv.reader(io.StringIO(_text(path), newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise ContentError([Problem(path, 1, "", f"CSV syntax: {exc}")]) from None
+    if not header:
+        raise ContentError([Problem(path, 1, "", f"no header row: the first line must name the columns ({','.join(COLUMNS[:4])})")])
+    columns = _header(path, header)
+    seen: dict[str, int] = {}
+    while True:
+        line = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield line, f"CSV syntax: {exc} (the rest of the file was not read)"
+            return
+        if not any(c.strip() for c in cells):
+            continue  # blank line
+        try:
+            record = _record(line, columns, cells, known, smtputf8)
+        except SubscriberError as exc:
+            yield line, str(exc)
+            continue
+        if record.key in seen:
+            yield line, f"{record.email} is already on line {seen[record.key]} (addresses are compared ignoring case)"
+            continue
+        seen[record.key] = line
+        yield record
+
+
+def _record(line: int, columns: list[str], cells: list[str], known: frozenset[str], smtputf8: bool) -> Record:
+    if len(cells) > len(columns):
+        raise SubscriberError(f"{len(cells)} fields but the header has {len(columns)} (an unquoted comma?)")
+    row = dict(zip(columns, cells + [""] * (len(columns) - len(cells))))
+    fields = {c: check_text(row[c], what=c) for c in ("name", "organisation") if c in row}
+    email, key = normalize_address(check_text(row["email"], what="email address") or "", smtputf8=smtputf8)
+    networks = check_networks(check_text(row["networks"], what="networks").split(";"), known_networks=known)
+    status = None
+    if text := check_text(row.get("status"), what="status"):
+        try:
+            status = Status(text.lower())
+        except ValueError:
+            raise SubscriberError(f"unknown status {text!r} (expected one of {', '.join(Status)})") from None
+    return Record(line, email, key, networks, fields, status)
+
+
+# writing the store ---------------------------------------------------------------------------
+
+
+def import_csv(
+    engine: sa.Engine,
+    path: Path,
+    *,
+    known_networks: Iterable[str],
+    smtputf8: bool = False,
+    dry_run: bool = False,
+    strict: bool = False,
+) -> ImportReport:
+    """Import the file's good rows in one transaction; with `strict`, nothing if any row is rejected."""
+    path = Path(path)
+    report = ImportReport(path)
+    batch: list[Record] = []
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            for item in read_records(path, known_networks=known_networks, smtputf8=smtputf8):
+                if isinstance(item, tuple):
+                    report.rejected.append(item)
+                    continue
+                batch.append(item)
+                if len(batch) == CHUNK:
+                    _merge(conn, batch, report, write=not dry_run)
+                    batch.clear()
+            _merge(conn, batch, report, write=not dry_run)
+        except sa.exc.IntegrityError:
+            transaction.rollback()
+            raise SubscriberError(f"{path.name}: another process added one of these addresses meanwhile; nothing was written, run the import again") from None
+        except BaseException:
+            transaction.rollback()
+            raise
+        if dry_run or (strict and report.rejected):
+            transaction.rollback()
+        else:
+            transaction.commit()
+            report.written = True
+    return report
+
+
+def _merge(conn: sa.Connection, batch: list[Record], report: ImportReport, *, write: bool) -> None:
+    """Count and (if `write`) apply one batch: insert new addresses, update known ones, keep suppressions."""
+    if not batch:
+        return
+    keys = [r.key for r in batch]
+    existing = {row.email_key: row for row in conn.execute(
+        sa.select(S.c.id, S.c.email_key, S.c.name, S.c.organisation, S.c.status).where(S.c.email_key.in_(keys))
+    )}
+    networks: dict[int, set[str]] = {}
+    if existing:
+        ids = [row.id for row in existing.values()]
+        for sid, network in conn.execute(sa.select(N.c.subscriber_id, N.c.network).where(N.c.subscriber_id.in_(ids))):
+            networks.setdefault(sid, set()).add(network)
+    when = now()
+    reason = f"imported from {report.path.name}"
+    new: list[Record] = []
+    details: list[dict] = []
+    statuses: list[dict] = []
+    memberships: dict[int, frozenset[str]] = {}
+    for record in batch:
+        row = existing.get(record.key)
+        if row is None:
+            new.append(record)
+            report.added += 1
+            continue
+        changed = False
+        current = {"name": row.name, "organisation": row.organisation}
+        wanted = {**current, **record.fields}
+        if wanted != current:
+            details.append({"b_id": row.id, **wanted})
+            changed = True
+        if networks.get(row.id, set()) != record.networks:
+            memberships[row.id] = record.networks
+            changed = True
+        if row.status != Status.ACTIVE:
+            report.suppressed_kept += 1
+            continue
+        if record.status not in (None, Status.ACTIVE):
+            statuses.append({"b_id": row.id, "status": record.status.value, "status_reason": reason, "status_changed_at": when})
+            changed = True
+        report.updated += changed
+        report.unchanged += not changed
+    if not write:
+        return
+    if new:
+        inserted = conn.execute(
+            S.insert().returning(S.c.id, S.c.email_key),
+            [
+                dict(email=r.email, email_key=r.key, name=r.fields.get("name"), organisation=r.fields.get("organisation"),
+                     status=(r.status or Status.ACTIVE).value, status_changed_at=when, status_reason=reason, created_at=when)
+                for r in new
+            ],
+        )
+        ids = dict((key, sid) for sid, key in inserted)
+        memberships.update((ids[r.key], r.networks) for r in new)
+    if details:
+        conn.execute(
+            S.update().where(S.c.id == sa.bindparam("b_id")).values(name=sa.bindparam("name"), organisation=sa.bindparam("organisation")),
+            details,
+        )
+    if statuses:
+        conn.execute(S.update().where(S.c.id == sa.bindparam("b_id")), statuses)
+    if memberships:
+        conn.execute(N.delete().where(N.c.subscriber_id.in_(list(memberships))))
+        conn.execute(N.insert(), [dict(subscriber_id=sid, network=n) for sid, nets in memberships.items() for n in sorted(nets)])
+
+
+# export --------------------------------------------------------------------------------------
+
+
+def write_csv(subscribers: Iterable[Subscriber], out: TextIO) -> int:
+    """Write subscribers in the import format (plus their status); return how many."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    count = 0
+    for s in subscribers:
+        writer.writerow([s.email, s.name or "", s.organisation or "", ";".join(sorted(s.networks)), s.status.value])
+        count += 1
+    return count
+
+
+def export_csv(engine: sa.Engine, path: Path) -> int:
+    """Every subscriber to `path` as a CSV that imports back to the same store; return how many rows."""
+    # utf-8-sig: Excel only reads a CSV as UTF-8 when it starts with a BOM
+    with Path(path).open("w", encoding="utf-8-sig", newline="") as out:
+        return write_csv(listing(engine), out)
