@@ -85,3 +85,16 @@ class SendPaused(NewsletterError):
 
 class BadToken(NewsletterError, ValueError):
     """An unsubscribe or preferences token that is malformed, tampered with or expired."""
+
+
+class UnsafeHeaderValue(NewsletterError, ValueError):
+    """A value bound for a mail header holds a line break or control character (header injection)."""
+
+    def __init__(self, field: str, value: str, reason: str = "it holds a line break or control character"):
+        self.field = field
+        self.value = value
+        super().__init__(f"{field} {value!r} cannot go into a mail header: {reason}")
+
+
+class SendConflict(NewsletterError):
+    """The issue's send already exists with other networks: an issue is sent once."""

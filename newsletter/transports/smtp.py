@@ -1,0 +1,232 @@
+"""A transport to an SMTP relay: a pool of reused aiosmtplib connections, rate limited, errors classified.
+
+The exact bytes built (and DKIM-signed) are sent with MAIL/RCPT/DATA: nothing re-serialises them.
+4xx replies, dropped connections and timeouts raise TemporaryDeliveryError; 5xx replies to the
+recipient or the message raise PermanentDeliveryError. Failures that are not the recipient's
+(login refused, sender refused, TLS) are temporary, so that a misconfigured relay pauses a send
+instead of suppressing every subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+from aiosmtplib import (
+    SMTPException,
+    SMTPRecipientRefused,
+    SMTPResponseException,
+    SMTPSenderRefused,
+)
+
+from ..errors import ConfigError, DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
+from ..message import Outgoing
+from ..ratelimit import RateLimiter
+
+_STALE = (aiosmtplib.SMTPServerDisconnected, ConnectionError)
+
+
+@dataclass(frozen=True)
+class Relay:
+    """Where and how to connect, from `smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://host:465`."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> Relay:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigError(f"invalid SMTP URL: {exc}") from None
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ConfigError(f"invalid SMTP URL {_redacted(url)!r}: expected smtp://[user:pass@]host[:port] or smtps://...")
+        implicit_tls = parts.scheme == "smtps"
+        return cls(
+            host=parts.hostname,
+            port=port or (465 if implicit_tls else 587),
+            implicit_tls=implicit_tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    def __str__(self) -> str:
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://{self.host}:{self.port}"
+
+
+def _redacted(url: str) -> str:
+    head, at, tail = url.rpartition("@")
+    return f"{head.split('://')[0]}://***@{tail}" if at else url
+
+
+class SMTPTransport:
+    """Sends over up to `pool_size` reused connections; safe for many concurrent send() calls."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 4,
+        verify: bool = True,
+        rate_per_second: float | None = None,
+        rate_per_hour: int | None = None,
+        timeout: float = 30,
+    ) -> None:
+        if pool_size < 1:
+            raise ConfigError(f"the SMTP pool needs at least one connection, not {pool_size}")
+        self.relay = Relay.parse(url)
+        self.verify = verify
+        self.timeout = timeout
+        self.limiter = RateLimiter(per_second=rate_per_second, per_hour=rate_per_hour)
+        self._slots = asyncio.Semaphore(pool_size)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._closed = False
+        self.connections_opened = 0
+
+    async def send(self, message: Outgoing) -> str:
+        """Hand `message` to the relay; the reply (e.g. "250 2.0.0 Ok: queued as ...")."""
+        if self._closed:
+            raise RuntimeError("the SMTP transport is closed")
+        async with self._slots:
+            await self.limiter.acquire()
+            while True:
+                connection, reused = await self._take()
+                try:
+                    reply = await self._transact(connection, message, reused=reused)
+                except _Stale:
+                    continue  # an idle connection the server had closed: nothing was sent, take another
+                except DeliveryError:
+                    self._give_back(connection)  # still good after RSET, or closed already
+                    raise
+                except BaseException:
+                    connection.close()  # cancelled mid-transaction: the connection's state is unknown
+                    raise
+                self._give_back(connection)
+                return reply
+
+    async def close(self) -> None:
+        """Say QUIT on every idle connection; no more sends."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            try:
+                await asyncio.wait_for(connection.quit(), 5)
+            except (SMTPException, OSError, asyncio.TimeoutError):
+                connection.close()
+
+    # connections ---------------------------------------------------------------------------
+
+    async def _take(self) -> tuple[aiosmtplib.SMTP, bool]:
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.is_connected:
+                return connection, True
+            connection.close()
+        return await self._connect(), False
+
+    def _give_back(self, connection: aiosmtplib.SMTP) -> None:
+        if self._closed or not connection.is_connected:
+            connection.close()
+        else:
+            self._idle.append(connection)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        relay = self.relay
+        connection = aiosmtplib.SMTP(
+            hostname=relay.host,
+            port=relay.port,
+            use_tls=relay.implicit_tls,
+            start_tls=False if relay.implicit_tls else None,  # None: upgrade when the server offers STARTTLS
+            validate_certs=self.verify,
+            timeout=self.timeout,
+        )
+        try:
+            await connection.connect()
+            if relay.username:
+                if connection.get_transport_info("sslcontext") is None:
+                    raise TemporaryDeliveryError(
+                        f"{relay} offers no TLS: the password will not be sent in clear (use smtps:// or a relay with STARTTLS)"
+                    )
+                await connection.login(relay.username, relay.password or "")
+        except DeliveryError:
+            connection.close()
+            raise
+        except SMTPResponseException as exc:
+            connection.close()
+            raise TemporaryDeliveryError(
+                f"{relay} refused the connection: {exc.code} {exc.message}", code=exc.code, reply=exc.message
+            ) from exc
+        except (SMTPException, OSError, asyncio.TimeoutError) as exc:
+            connection.close()
+            why = "certificate not trusted (set verify off only for a test relay)" if isinstance(exc, ssl.SSLError) else str(exc)
+            raise TemporaryDeliveryError(f"cannot connect to {relay}: {why or type(exc).__name__}") from exc
+        self.connections_opened += 1
+        return connection
+
+    # one message ---------------------------------------------------------------------------
+
+    async def _transact(self, connection: aiosmtplib.SMTP, message: Outgoing, *, reused: bool) -> str:
+        utf8 = not (message.mail_from.isascii() and message.to.isascii())
+        options = []
+        if connection.supports_extension("size"):
+            options.append(f"SIZE={len(message.data)}")
+        if utf8:
+            if not connection.supports_extension("smtputf8"):
+                await self._reset(connection)
+                raise PermanentDeliveryError(f"{message.to}: {self.relay} does not take non-ASCII addresses (no SMTPUTF8)")
+            options.append("SMTPUTF8")
+        encoding = "utf-8" if utf8 else "ascii"
+        stage = "MAIL FROM"
+        try:
+            await connection.mail(message.mail_from, options=options, encoding=encoding)
+            stage = "RCPT TO"
+            await connection.rcpt(message.to, encoding=encoding)
+            stage = "DATA"
+            response = await connection.data(message.data)
+        except SMTPResponseException as exc:
+            if exc.code == 421 or not await self._reset(connection):
+                connection.close()
+            if exc.code == 421 and stage == "MAIL FROM" and reused:
+                raise _Stale from exc
+            raise _classify(exc, message, stage) from exc
+        except (*_STALE, SMTPException, OSError, asyncio.TimeoutError) as exc:
+            connection.close()
+            if stage == "MAIL FROM" and reused and isinstance(exc, _STALE):
+                raise _Stale from exc
+            raise TemporaryDeliveryError(
+                f"{message.to}: connection to {self.relay} lost at {stage}: {exc or type(exc).__name__}"
+            ) from exc
+        return f"{response.code} {response.message}"
+
+    @staticmethod
+    async def _reset(connection: aiosmtplib.SMTP) -> bool:
+        """RSET after a refusal so the connection can carry the next message; False if it is unusable."""
+        try:
+            await connection.rset()
+            return True
+        except (SMTPException, OSError, asyncio.TimeoutError):
+            return False
+
+
+class _Stale(Exception):
+    """The connection was dead before anything of the message was taken."""
+
+
+def _classify(exc: SMTPResponseException, message: Outgoing, stage: str) -> DeliveryError:
+    text = " ".join(exc.message.split())
+    what = f"{message.to}: {exc.code} {text} (at {stage})"
+    if 400 <= exc.code < 500:
+        return TemporaryDeliveryError(what, code=exc.code, reply=text)
+    if isinstance(exc, SMTPSenderRefused):
+        # The relay refuses our envelope sender: not this recipient's fault, so never a bounce.
+        return TemporaryDeliveryError(what, code=exc.code, reply=text)
+    if isinstance(exc, SMTPRecipientRefused) or exc.code >= 500:
+        return PermanentDeliveryError(what, code=exc.code, reply=text)
+    return TemporaryDeliveryError(what, code=exc.code, reply=text)
