@@ -132,7 +132,7 @@ def _record(line: int, columns: list[str], cells: list[str], known: frozenset[st
     row = dict(zip(columns, cells + [""] * (len(columns) - len(cells))))
     fields = {c: check_text(row[c], what=c) for c in ("name", "organisation") if c in row}
     email, key = normalize_address(check_text(row["email"], what="email address") or "", smtputf8=smtputf8)
-    networks = check_networks(check_text(row["networks"], what="networks").split(";"), known_networks=known)
+    networks = check_networks((check_text(row["networks"], what="networks") or "").split(";"), known_networks=known)
     status = None
     if text := check_text(row.get("status"), what="status"):
         try:

@@ -79,11 +79,11 @@ def now() -> dt.datetime:
 
 def normalize_address(email: str, *, smtputf8: bool = False) -> tuple[str, str]:
     """(address as written with its domain normalised, case-insensitive key), or SubscriberError saying why not."""
+    if CONTROL.search(email):
+        raise SubscriberError(f"email address {email!r} contains a control character")
     email = email.strip()
     if not email:
         raise SubscriberError("no email address")
-    if CONTROL.search(email):
-        raise SubscriberError(f"email address {email!r} contains a control character")
     try:
         valid = validate_email(email, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
