@@ -126,14 +126,17 @@ def _date_header() -> bytes:
 
 
 def quoted_printable(text: str, *, keep: bytes = _PLACEHOLDER) -> bytes:
-    """`text` as UTF-8 quoted-printable with CRLF lines of at most 76 characters.
+    """`text` as UTF-8 quoted-printable, each line ending in CRLF and at most 76 characters.
 
     Soft line breaks never fall inside `keep` (the token placeholder), so the placeholder can later
     be replaced by a token of the same length without touching any line.
     """
     out: list[bytes] = []
     width = QP_LINE - 1  # room left for a soft break's "="
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "":
+        lines.pop()  # a final newline ends the last line; it does not start another
+    for line in lines:
         data = line.encode("utf-8")
         units: list[bytes] = []
         i, end = 0, len(data)
@@ -156,14 +159,15 @@ def quoted_printable(text: str, *, keep: bytes = _PLACEHOLDER) -> bytes:
                 current = 0
             pieces.append(unit)
             current += len(unit)
+        pieces.append(CRLF)
         out.append(b"".join(pieces))
-    return CRLF.join(out)
+    return b"".join(out)
 
 
 def _part(content_type: bytes, text: str) -> bytes:
     return (
         b"Content-Type: " + content_type + b'; charset="utf-8"\r\n'
-        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + quoted_printable(text) + CRLF
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + quoted_printable(text)
     )
 
 
@@ -268,22 +272,55 @@ class Composer:
 
 
 def _to_header(email: str, name: str | None) -> bytes:
-    """`To:` with the name; short names take a fast path, the rest go through the email package's folding."""
+    """`To: Name <email>`, the name quoted or RFC 2047-encoded as needed, folded at 78 where it can be."""
     _address("email", email)
+    name = name and _safe("name", name).strip()
+    if not email.isascii():
+        return _fold("To", _mailbox("email", name, email), utf8=True)  # RFC 6532: the relay must offer SMTPUTF8
     if not name:
-        phrase = ""
-    elif _ATOMS.fullmatch(_safe("name", name)):
+        return f"To: {email}\r\n".encode("ascii")
+    if len(name) > 500:
+        raise UnsafeHeaderValue("name", name, "longer than 500 characters")
+    if _ATOMS.fullmatch(name):
         phrase = name
     elif name.isascii():
         phrase = _quoted(name)
     else:
-        phrase = _WORDS.header_encode(name)  # one RFC 2047 encoded word, safe in a phrase
-    if email.isascii() and len(phrase) <= 75:
-        if not phrase:
-            return f"To: {email}\r\n".encode("ascii")
-        line = f"To: {phrase} <{email}>\r\n"
-        return (line if len(line) <= 80 else f"To: {phrase}\r\n <{email}>\r\n").encode("ascii")
-    return _fold("To", _mailbox("email", name, email), utf8=not email.isascii())
+        phrase = " ".join(_encoded_words(name))
+    line = f"To: {phrase} <{email}>"
+    return (line if len(line) <= 78 else _wrap(line)).encode("ascii") + CRLF
+
+
+def _encoded_words(text: str) -> list[str]:
+    """RFC 2047 Q-encoded words of at most 75 characters, split after a space where there is one.
+
+    A space stays inside the word before it: decoders drop the white space between encoded words.
+    """
+    chunks, current = [], ""
+    for char in text:
+        if current and len(_WORDS.header_encode(current + char)) > 75:
+            cut = current.rfind(" ") + 1 or len(current)
+            chunks.append(current[:cut])
+            current = current[cut:]
+            if len(_WORDS.header_encode(current + char)) > 75:
+                chunks.append(current)
+                current = ""
+        current += char
+    chunks.append(current)
+    return [_WORDS.header_encode(chunk) for chunk in chunks if chunk]
+
+
+def _wrap(line: str) -> str:
+    """Fold a header line at its spaces so each line keeps within 78 characters where a space allows."""
+    lines, current = [], ""
+    for piece in re.split(r"(?= )", line):
+        if current and len(current) + len(piece) > 78:
+            lines.append(current)
+            current = piece
+        else:
+            current += piece
+    lines.append(current)
+    return "\r\n".join(lines)
 
 
 def notice(newsletter: Newsletter, *, to: str, subject: str, text: str) -> Outgoing:
