@@ -38,14 +38,20 @@ def render(issue: AssembledIssue, *, templates: Path | None = None, personal: bo
     context = _context(issue, personal=personal)
     environment = _environment(folder)
     html = compile_mjml(_fill(environment, HTML_TEMPLATE, context), name=str(folder / HTML_TEMPLATE))
-    html = inline_css(html, css=_fill(environment, INLINE_CSS, {}))
+    html = inline_css(html, css=stylesheet(folder))
     text = tidy_text(_fill(environment, TEXT_TEMPLATE, context))
     return Rendered(issue.subject, issue.preheader, html, text)
 
 
 def stylesheet(templates: Path | None = None) -> str:
-    """The CSS that inline_css copies onto elements (templates/email/inline.css)."""
-    return _fill(_environment(Path(templates or TEMPLATES)), INLINE_CSS, {})
+    """The CSS that inline_css copies onto elements (templates/email/inline.css), self-contained."""
+    folder = Path(templates or TEMPLATES)
+    css = _fill(_environment(folder), INLINE_CSS, {})
+    if found := re.search(r"@import\b", css, flags=re.IGNORECASE):
+        line = css.count("\n", 0, found.start()) + 1
+        # cssutils would fetch the imported sheet whatever premailer is told
+        raise ContentError([Problem(folder / INLINE_CSS, line, "", "@import is not allowed: rendering fetches nothing")])
+    return css
 
 
 def render_mjml(issue: AssembledIssue, *, templates: Path | None = None, personal: bool = True) -> str:
