@@ -54,6 +54,12 @@ def stylesheet(templates: Path | None = None) -> str:
     return css
 
 
+def templates_for(root: Path) -> Path | None:
+    """A newsletter folder's own templates/email, if it has one (else None: the defaults)."""
+    folder = Path(root) / "templates" / "email"
+    return folder if folder.is_dir() else None
+
+
 def render_mjml(issue: AssembledIssue, *, templates: Path | None = None, personal: bool = True) -> str:
     """The first stage alone: the MJML source of the email (for the benchmark and debugging)."""
     return _fill(_environment(Path(templates or TEMPLATES)), HTML_TEMPLATE, _context(issue, personal=personal))

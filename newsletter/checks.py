@@ -1,0 +1,90 @@
+"""Warnings about an issue that is valid but would read or deliver badly: size, links, missing parts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+from . import markup
+from .assembly import assemble
+from .errors import Problem
+from .folder import Folder, Loc, Source
+from .render import render, templates_for
+
+SIZE_BUDGET = 90 * 1024  # Gmail clips an email's HTML near 102 KB
+VAGUE = frozenset(
+    "here|click here|click|read more|more|read this|this|link|this link|learn more|find out more|more info|"
+    "more information|details|go|continue|download|website|page".split("|")
+)
+
+
+def check(folder: Folder, *, date: dt.date | None = None) -> list[Problem]:
+    """Warnings for the issue of `date` (default: newest) and the standing settings; errors raise on loading."""
+    issue = folder.issue(date)
+    source = folder.sources[issue.date]
+    found: list[Problem] = []
+    warn = _Warner(found)
+    for i, item in enumerate(issue.items):
+        if not item.action:
+            warn(source, ("items", i), "no action: tell readers what to do (Action Required)")
+        for field in ("update", "action"):
+            warn.markdown(source, ("items", i, field), getattr(item, field))
+        for k, link in enumerate(item.links):
+            warn.link(source, ("items", i, "links", k), link.text, link.url)
+    warn.markdown(source, ("intro",), issue.intro)
+    for j, meeting in enumerate(issue.meetings):
+        if not meeting.contact:
+            warn(source, ("meetings", j), "no contact: say who to ask about this meeting")
+        if meeting.location and re.match(r"https?://", meeting.location, flags=re.I):
+            warn.link(source, ("meetings", j, "location"), None, meeting.location)
+    for k, resource in enumerate(issue.resources):
+        warn.link(source, ("resources", k, "url"), None, resource.url)
+    standing = folder.newsletter_source
+    warn.markdown(standing, ("footer",), folder.newsletter.footer)
+    warn.link(standing, ("public_url",), None, folder.newsletter.public_url)
+
+    html = render(assemble(folder, issue.date), templates=templates_for(folder.root)).html
+    size = len(html.encode("utf-8"))
+    if size > SIZE_BUDGET:
+        warn(source, (), f"the email is {size / 1024:.0f} KB of HTML; Gmail clips it near 102 KB: shorten or move items to the web")
+    return found
+
+
+class _Warner:
+    """Collects warnings, pointing into block scalars at the line of the link where it can."""
+
+    def __init__(self, found: list[Problem]):
+        self.found = found
+        self._lines: dict[Path, list[str]] = {}
+
+    def __call__(self, source: Source, loc: Loc, message: str, *, offset: int | None = None) -> None:
+        """`offset`: the line within a markdown field's text, for a warning about that text."""
+        problem = source.problem(loc, message, severity="warning")
+        if offset is not None and problem.line and self._is_literal_block(source.path, problem.line):
+            problem = Problem(problem.path, problem.line + 1 + offset, problem.field, problem.message, problem.severity)
+        self.found.append(problem)
+
+    def markdown(self, source: Source, loc: Loc, text: str | None) -> None:
+        for link in markup.links(text):
+            bare = link.text == link.url and not link.url.lower().startswith("mailto:")
+            if bare:
+                self(source, loc, f"bare URL {link.url}: make it a link whose words say where it leads, e.g. [the report](...)", offset=link.line)
+            self.link(source, loc, None if bare else link.text, link.url, offset=link.line)
+
+    def link(self, source: Source, loc: Loc, text: str | None, url: str, *, offset: int | None = None) -> None:
+        if text is not None:
+            plain = " ".join(text.lower().split()).strip(" .:!?→>»…")
+            if plain in VAGUE:
+                self(source, loc, f"link text '{text}' says nothing: name what it leads to", offset=offset)
+            elif re.match(r"(https?://|www\.)", plain):
+                self(source, loc, f"link text is a bare URL ({text}): say where it leads instead", offset=offset)
+        if url.lower().startswith("http://"):
+            self(source, loc, f"link is not https: {url}", offset=offset)
+
+    def _is_literal_block(self, path: Path, line: int) -> bool:
+        """Whether the key on `line` starts a `|` block, whose text lines map one-to-one onto markdown lines."""
+        if path not in self._lines:
+            self._lines[path] = path.read_text(encoding="utf-8-sig").splitlines()
+        text = self._lines[path][line - 1] if line <= len(self._lines[path]) else ""
+        return bool(re.search(r":\s*\|[-+0-9]*\s*(#.*)?$", text))
