@@ -12,8 +12,9 @@ import pytest
 
 from newsletter.dkim import DKIMKey
 from newsletter.errors import ConfigError
-from newsletter.message import notice
-from test_message import composer, deliver, newsletter  # noqa: F401  (fixture)
+from newsletter.message import Composer, notice
+from newsletter.tokens import Signer
+from test_message import composer, deliver, example, newsletter  # noqa: F401  (fixtures)
 
 SELECTOR, DOMAIN = "news2026", "improvement.example.org"
 
@@ -147,3 +148,12 @@ def test_bad_key_files_and_names_are_config_errors(tmp_path, rsa_key):
         DKIMKey.load(tmp_path / "junk.pem", SELECTOR, DOMAIN)
     with pytest.raises(ConfigError, match="selector"):
         DKIMKey("bad selector\r\n", DOMAIN, rsa_key[0])
+
+
+def test_the_real_rendered_example_verifies(smtp_server, example, key, rsa_key):
+    newsletter, issue, content = example
+    message = Composer(newsletter, content, issue_date=issue.date, signer=Signer("k"), dkim=key).message(
+        subscriber_id=1, email="jo@example.org", name="Tomasz Wójcik"
+    )
+    [data] = deliver(smtp_server, message)
+    assert dkimpy.verify(data, dnsfunc=dns(rsa_key[1]))

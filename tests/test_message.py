@@ -238,3 +238,34 @@ def test_notice_is_a_plain_text_email_from_the_sender(smtp_server, newsletter):
     assert parsed.get_content().replace("\r\n", "\n") == "The scheduled send did not happen: no subscribers.\n"
     with pytest.raises(UnsafeHeaderValue):
         notice(newsletter, to="editor@example.org", subject="Two\nlines", text="")
+
+
+@pytest.fixture(scope="module")
+def example():
+    """The example folder's newest issue, assembled and rendered for real (MJML, inlined CSS)."""
+    from conftest import EXAMPLES
+    from newsletter.assembly import assemble
+    from newsletter.folder import load_folder
+    from newsletter.render import render
+
+    folder = load_folder(EXAMPLES)
+    issue = assemble(folder)
+    return folder.newsletter, issue, render(issue)
+
+
+def test_the_real_rendered_example_goes_out_intact(smtp_server, example):
+    newsletter, issue, content = example
+    message = Composer(newsletter, content, issue_date=issue.date, signer=Signer(SECRET)).message(
+        subscriber_id=11, email="priya@anyshire.example.org", name="Priya Natarajan"
+    )
+    [data] = deliver(smtp_server, message)
+    token = Signer(SECRET).sign(11, "priya@anyshire.example.org")
+    parsed = parse(data)
+    text, html = (part.get_content() for part in parsed.iter_parts())
+    same = lambda got, sent: got.replace("\r\n", "\n").rstrip("\n") == sent.replace(PLACEHOLDER, token).rstrip("\n")  # noqa: E731
+    assert same(html, content.html) and same(text, content.text)  # a final newline belongs to the MIME boundary
+    assert str(parsed["Subject"]) == content.subject
+    assert links.unsubscribe_url(newsletter.public_url, token) in parsed["List-Unsubscribe"]
+    assert links.unsubscribe_url(newsletter.public_url, token) in html
+    assert links.archive_url(newsletter.public_url, issue.date) in html
+    assert all(len(line) <= 76 for line in data.split(b"\r\n\r\n", 1)[1].split(b"\r\n"))
