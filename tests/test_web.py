@@ -410,3 +410,83 @@ def test_a_content_edit_with_errors_keeps_the_last_good_version(site):
     issue.write_text(issue.read_text() + "\nunknown_key: 1\n")
     answer = site.call("GET", "/archive/2026-11-27")
     assert answer.status_code == 200 and "Update No 119" in site.call("GET", "/archive/").text
+
+
+# the serve command ---------------------------------------------------------------------------
+
+
+def test_serve_refuses_to_start_without_a_secret_key(example_dir, monkeypatch, capsys):
+    from newsletter.cli import main
+
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
+    assert main(["serve", "--dir", str(example_dir)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "NEWSLETTER_SECRET_KEY" in err
+
+
+def serve_process(example_dir: Path, tmp_path: Path, *extra: str, secret: str | None):
+    """`newsletter serve` in a process of its own on a free port: (process, base URL, database URL)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT, free_port
+
+    port = free_port()
+    database = f"sqlite:///{tmp_path / 'serve.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    env["NEWSLETTER_DATABASE_URL"] = database
+    if secret:
+        env["NEWSLETTER_SECRET_KEY"] = secret
+    command = [sys.executable, "-c", "import sys; from newsletter.cli import main; sys.exit(main())"]
+    process = subprocess.Popen(
+        [*command, "serve", "--dir", str(example_dir), "--port", str(port), *extra],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            if httpx.get(base + "/health").status_code == 200:
+                return process, base, database
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "the server did not answer within 20 s"
+            time.sleep(0.1)
+
+
+def stop(process) -> str:
+    """End the server; everything it printed."""
+    process.terminate()
+    output, _ = process.communicate(timeout=10)
+    return output
+
+
+def test_serve_signs_with_the_secret_key_and_says_where_the_archive_is(example_dir, tmp_path):
+    process, base, database = serve_process(example_dir, tmp_path, secret="a real secret")
+    try:
+        engine = open_store(database)
+        known = load_folder(example_dir).newsletter.network_ids
+        jo = subscribers.add(engine, "jo@example.org", networks=["send"], known_networks=known)
+        good = Signer("a real secret").sign(jo.id, jo.email)
+        assert httpx.get(f"{base}/unsubscribe/{good}").status_code == 200
+        assert httpx.post(f"{base}/unsubscribe/{good}", data=ONE_CLICK).status_code == 200
+        assert subscribers.by_id(engine, jo.id).status == Status.UNSUBSCRIBED
+        from newsletter.cli.web import DEV_KEY
+
+        assert httpx.get(f"{base}/unsubscribe/{Signer(DEV_KEY).sign(jo.id, jo.email)}").status_code == 400
+        engine.dispose()
+    finally:
+        err = stop(process)
+    assert "archive at https://news.improvement.example.org/archive/" in err
+    assert good not in err  # the access log shows <token>, never the token
+    assert "/unsubscribe/<token>" in err
+
+
+def test_serve_dev_runs_without_a_key_and_says_so(example_dir, tmp_path):
+    process, base, _ = serve_process(example_dir, tmp_path, "--dev", secret=None)
+    try:
+        assert httpx.get(f"{base}/archive/").status_code == 200
+    finally:
+        err = stop(process)
+    assert "development key" in err
