@@ -47,6 +47,7 @@ ONE_CLICK_REASON = "one-click (List-Unsubscribe-Post)"
 PAGE_REASON = "web page"
 RESUBSCRIBE_REASON = "resubscribed on the preferences page"
 MAX_ID = 2**31 - 1  # subscribers.id is a 32-bit INTEGER on PostgreSQL
+MAX_BODY = 64 * 1024  # a form of ours is well under 1 KB
 
 # Our own pages load only our stylesheet; nothing runs scripts. An archived issue is the email's
 # HTML, whose styles are inline, so it alone may use inline styles (still no scripts).
@@ -264,9 +265,10 @@ def create_app(root: Path, engine: sa.Engine, signer: Signer, *, rate_limit: int
         """Check the token off the event loop, then run `handler` (also off the loop: it writes to the store)."""
 
         async def endpoint(request: Request) -> Response:
-            form = await _form(request) if request.method == "POST" else None
-            request.state.form = form
             try:
+                if request.method == "POST" and int(request.headers.get("content-length") or 0) > MAX_BODY:
+                    raise _Refusal(413, "Nothing changed", "That request was far larger than our forms send.")
+                request.state.form = await _form(request) if request.method == "POST" else None
                 verified = await run_in_threadpool(verify, request)
                 return await run_in_threadpool(handler, request, verified)
             except _Refusal as exc:
@@ -438,4 +440,4 @@ async def _form(request: Request) -> FormData:
     if kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         return await request.form(max_files=0, max_fields=100)
     body = await request.body()
-    return FormData(parse_qsl(body[:4096].decode("utf-8", "replace"), keep_blank_values=True))
+    return FormData(parse_qsl(body[:MAX_BODY].decode("utf-8", "replace"), keep_blank_values=True))

@@ -152,6 +152,13 @@ def test_bounced_or_complained_address_keeps_its_status_on_one_click(site):
     assert (jo.status, jo.status_reason) == (Status.COMPLAINED, "feedback loop")
 
 
+def test_an_oversized_post_is_refused_unread(site):
+    body = b"List-Unsubscribe=One-Click&x=" + b"a" * 100_000
+    answer = site.call("POST", site.unsubscribe_path(site.jo), content=body, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 413
+    assert site.now(site.jo).status == Status.ACTIVE
+
+
 # bad tokens ----------------------------------------------------------------------------------
 
 
@@ -490,3 +497,4 @@ def test_serve_dev_runs_without_a_key_and_says_so(example_dir, tmp_path):
     finally:
         err = stop(process)
     assert "development key" in err
+
