@@ -314,6 +314,18 @@ def test_cross_site_or_forged_preference_posts_change_nothing(site, case):
     assert site.now(site.jo) == before
 
 
+def test_a_running_send_honours_web_changes_for_recipients_not_yet_sent(site):
+    """The web only writes to the store; the send engine reads each recipient again when it claims them."""
+    send, _ = ledger.create_send(site.engine, dt.date(2026, 11, 27), ["qa-leads", "fostering", "send"])
+    site.call("POST", site.unsubscribe_path(site.sam), data=ONE_CLICK)  # Sam leaves by one click
+    path = site.preferences_path(site.jo)
+    key = preferences_form(site, path)["form_key"]
+    site.call("POST", path, data={"form_key": key, "network": ["fostering", "adoption"]}, headers={"origin": PUBLIC})
+    claims, suppressed = ledger.claim(site.engine, send, worker="test", limit=10, lease=dt.timedelta(minutes=5))
+    assert suppressed == 1
+    assert [(c.email, c.networks) for c in claims] == [("Jo.Bloggs@example.org", {"fostering"})]
+
+
 # archive, feed, meetings ---------------------------------------------------------------------
 
 
