@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,16 +60,15 @@ class Record:
 # reading the file ----------------------------------------------------------------------------
 
 
-def _text(path: Path) -> str:
+def _not_utf8(path: Path) -> ContentError:
+    """The error for a file that does not decode, pointing at the line of the first bad byte."""
+    data = path.read_bytes()
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SubscriberError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        return data.decode("utf-8-sig")
+        data.decode("utf-8-sig")
+        line = None
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ContentError([Problem(path, line, "", "not UTF-8 text: save the sheet as 'CSV UTF-8'")]) from None
+    return ContentError([Problem(path, line, "", "not UTF-8 text: save the sheet as 'CSV UTF-8'")])
 
 
 def _header(path: Path, cells: list[str]) -> list[str]:
@@ -93,8 +91,17 @@ def read_records(
     path: Path, *, known_networks: Iterable[str], smtputf8: bool = False
 ) -> Iterator[Record | tuple[int, str]]:
     """Each record of the file in order: a checked Record, or (line, reason) for a rejected row."""
-    known = frozenset(known_networks)
-    reader = csv.reader(io.StringIO(_text(path), newline=""), strict=True)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as file:
+            yield from _records(path, file, frozenset(known_networks), smtputf8)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except OSError as exc:
+        raise SubscriberError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _records(path: Path, file: TextIO, known: frozenset[str], smtputf8: bool) -> Iterator[Record | tuple[int, str]]:
+    reader = csv.reader(file, strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -179,6 +186,8 @@ def import_csv(
         if dry_run or (strict and report.rejected):
             transaction.rollback()
         else:
+            if conn.dialect.name == "postgresql" and report.added + report.updated > CHUNK:
+                conn.execute(sa.text("ANALYZE subscribers, subscriber_networks"))  # plans for the new size
             transaction.commit()
             report.written = True
     return report

@@ -151,20 +151,26 @@ _COLUMNS = (S.c.id, S.c.email, S.c.name, S.c.organisation, S.c.status, S.c.statu
 
 
 def _stream(engine: sa.Engine, *where: sa.ColumnElement[bool]) -> Iterator[Subscriber]:
-    """Subscribers matching `where`, by id, a page at a time.
+    """Subscribers matching `where`, by id, a window of PAGE ids at a time.
 
-    Keyset pages rather than one server-side cursor: no connection or snapshot is held while
-    the caller works (a send can take hours), and memory stays at one page.
+    Keyset windows rather than one server-side cursor: no connection or snapshot is held while
+    the caller works (a send can take hours), and memory stays at one page. Each window is
+    bounded by primary-key ids first, so a query never scans past it whatever plan the
+    database picks for `where`.
     """
     last = 0
     while True:
         with engine.connect() as conn:
-            rows = conn.execute(sa.select(*_COLUMNS).where(S.c.id > last, *where).order_by(S.c.id).limit(PAGE)).all()
+            window = sa.select(S.c.id).where(S.c.id > last).order_by(S.c.id).limit(PAGE).subquery()
+            upper, size = conn.execute(sa.select(sa.func.max(window.c.id), sa.func.count()).select_from(window)).one()
+            if upper is None:
+                return
+            rows = conn.execute(sa.select(*_COLUMNS).where(S.c.id > last, S.c.id <= upper, *where).order_by(S.c.id)).all()
             page = _with_networks(conn, rows)
         yield from page
-        if len(rows) < PAGE:
+        if size < PAGE:
             return
-        last = rows[-1].id
+        last = upper
 
 
 def recipients(engine: sa.Engine, networks: Iterable[str]) -> Iterator[Subscriber]:
