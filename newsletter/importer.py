@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from .errors import ContentError, Problem, SubscriberError
 from .subscribers import N, S, Status, Subscriber, check_networks, check_text, listing, normalize_address, now
@@ -237,15 +238,14 @@ def _merge(conn: sa.Connection, batch: list[Record], report: ImportReport, *, wr
         report.unchanged += not changed
     if not write:
         return
+    if memberships:
+        conn.execute(N.delete().where(N.c.subscriber_id.in_(list(memberships))))
     if new:
-        inserted = conn.execute(
-            S.insert().returning(S.c.id, S.c.email_key),
-            [
-                dict(email=r.email, email_key=r.key, name=r.fields.get("name"), organisation=r.fields.get("organisation"),
-                     status=(r.status or Status.ACTIVE).value, status_changed_at=when, status_reason=reason, created_at=when)
-                for r in new
-            ],
-        )
+        inserted = _insert(conn, S, [
+            dict(email=r.email, email_key=r.key, name=r.fields.get("name"), organisation=r.fields.get("organisation"),
+                 status=(r.status or Status.ACTIVE).value, status_changed_at=when, status_reason=reason, created_at=when)
+            for r in new
+        ], returning=(S.c.id, S.c.email_key))
         ids = dict((key, sid) for sid, key in inserted)
         memberships.update((ids[r.key], r.networks) for r in new)
     if details:
@@ -256,8 +256,21 @@ def _merge(conn: sa.Connection, batch: list[Record], report: ImportReport, *, wr
     if statuses:
         conn.execute(S.update().where(S.c.id == sa.bindparam("b_id")), statuses)
     if memberships:
-        conn.execute(N.delete().where(N.c.subscriber_id.in_(list(memberships))))
-        conn.execute(N.insert(), [dict(subscriber_id=sid, network=n) for sid, nets in memberships.items() for n in sorted(nets)])
+        _insert(conn, N, [dict(subscriber_id=sid, network=n) for sid, nets in memberships.items() for n in sorted(nets)])
+
+
+def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict], *, returning: tuple = ()) -> list[sa.Row]:
+    """Insert many rows; on PostgreSQL as one statement over arrays, several times faster there than executemany."""
+    params: list[dict] | None = rows
+    statement = table.insert()
+    if conn.dialect.name == "postgresql":
+        names = list(rows[0])
+        arrays = [sa.bindparam(n, [r[n] for r in rows], type_=postgresql.ARRAY(table.c[n].type)) for n in names]
+        statement, params = statement.from_select(names, sa.select(*(sa.func.unnest(a) for a in arrays))), None
+    if returning:
+        return conn.execute(statement.returning(*returning), params).all()
+    conn.execute(statement, params)
+    return []
 
 
 # export --------------------------------------------------------------------------------------

@@ -138,12 +138,14 @@ def _subscriber(row: sa.Row, networks: Iterable[str]) -> Subscriber:
     )
 
 
-def _with_networks(conn: sa.Connection, rows: list[sa.Row]) -> list[Subscriber]:
-    ids = [row.id for row in rows]
-    found: dict[int, list[str]] = {i: [] for i in ids}
-    if ids:
-        for sid, network in conn.execute(sa.select(N.c.subscriber_id, N.c.network).where(N.c.subscriber_id.in_(ids))):
-            found[sid].append(network)
+def _with_networks(conn: sa.Connection, rows: list[sa.Row], members: sa.ColumnElement[bool] | None = None) -> list[Subscriber]:
+    """Subscribers from `rows`, with the networks that `members` selects (default: those of these rows)."""
+    found: dict[int, list[str]] = {row.id: [] for row in rows}
+    if found:
+        members = N.c.subscriber_id.in_(list(found)) if members is None else members
+        for sid, network in conn.execute(sa.select(N.c.subscriber_id, N.c.network).where(members)):
+            if sid in found:
+                found[sid].append(network)
     return [_subscriber(row, found[row.id]) for row in rows]
 
 
@@ -166,7 +168,8 @@ def _stream(engine: sa.Engine, *where: sa.ColumnElement[bool]) -> Iterator[Subsc
             if upper is None:
                 return
             rows = conn.execute(sa.select(*_COLUMNS).where(S.c.id > last, S.c.id <= upper, *where).order_by(S.c.id)).all()
-            page = _with_networks(conn, rows)
+            # the memberships of the whole window: a range, not a list of a thousand ids to send
+            page = _with_networks(conn, rows, sa.and_(N.c.subscriber_id > last, N.c.subscriber_id <= upper))
         yield from page
         if size < PAGE:
             return
