@@ -1,7 +1,101 @@
-"""Commands: (to be written)."""
+"""Commands: `newsletter check`, `newsletter render` and `newsletter preview`."""
 
 from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from pathlib import Path
+
+from ..assembly import assemble
+from ..checks import check
+from ..errors import ConfigError, NotFound, Problem, display_path
+from ..folder import Folder, load_folder
+from ..render import render, templates_for
+from .common import add_date, add_dir
 
 
 def register(commands) -> None:
     """Add this module's commands to the `newsletter` parser."""
+    p = commands.add_parser("check", help="validate the content and warn about what would read or deliver badly")
+    add_dir(p)
+    add_date(p)
+    p.set_defaults(run=run_check)
+
+    p = commands.add_parser("render", help="write the issue as OUT/issue.html and OUT/issue.txt (or print it as JSON)")
+    add_dir(p)
+    add_date(p)
+    p.add_argument("--network", action="append", metavar="ID", help="as a reader of this network sees it (repeatable)")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, metavar="OUT", help="folder to write issue.html and issue.txt into")
+    target.add_argument("--format", choices=["json"], help="print the assembled issue as JSON instead")
+    p.set_defaults(run=run_render)
+
+    p = commands.add_parser("preview", help="serve a live-reloading preview on 127.0.0.1")
+    add_dir(p)
+    add_date(p)
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000)")
+    p.set_defaults(run=run_preview)
+
+
+def warning_line(problem: Problem) -> str:
+    where = display_path(problem.path) + (f":{problem.line}" if problem.line else "")
+    return f"{where}: warning: {problem.field + ': ' if problem.field else ''}{problem.message}"
+
+
+def run_check(args: argparse.Namespace) -> int:
+    folder = load_folder(args.dir)  # ContentError: every error, one a line, exit 1
+    warnings = check(folder, date=args.date)
+    for problem in warnings:
+        print(warning_line(problem))
+    name = display_path(folder.sources[folder.issue(args.date).date].path)
+    count = f"{len(warnings)} warning{'' if len(warnings) == 1 else 's'}"
+    print(f"{name}: no errors, {count}")
+    return 0
+
+
+def _networks(folder: Folder, ids: list[str] | None) -> frozenset[str] | None:
+    if not ids:
+        return None
+    unknown = [n for n in ids if n not in folder.newsletter.network_ids]
+    if unknown:
+        known = ", ".join(sorted(folder.newsletter.network_ids))
+        raise NotFound(f"unknown network '{unknown[0]}' (networks: {known})")
+    return frozenset(ids)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    folder = load_folder(args.dir)
+    issue = assemble(folder, args.date).variant(_networks(folder, args.network))
+    if args.format == "json":
+        json.dump(issue.as_json(), sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0
+    rendered = render(issue, templates=templates_for(folder.root))
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "issue.html").write_text(rendered.html, encoding="utf-8")
+        (args.out / "issue.txt").write_text(rendered.text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {display_path(args.out)}: {exc.strerror}") from None
+    size = len(rendered.html.encode())
+    print(f"wrote {display_path(args.out / 'issue.html')} ({size / 1024:.1f} KB) and {display_path(args.out / 'issue.txt')}")
+    return 0
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..preview import create_preview_app
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", args.port))
+        except OSError:
+            raise ConfigError(f"port {args.port} is in use: choose another with --port") from None
+    if not (args.dir / "newsletter.yaml").is_file():
+        raise NotFound(f"no newsletter.yaml in {display_path(args.dir)} (use --dir to point at the newsletter folder)")
+    print(f"Preview at http://127.0.0.1:{args.port}/ (Ctrl+C to stop)", file=sys.stderr)
+    uvicorn.run(create_preview_app(args.dir, date=args.date), host="127.0.0.1", port=args.port, log_level="warning")
+    return 0

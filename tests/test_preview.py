@@ -1,0 +1,154 @@
+import asyncio
+import html
+import re
+import shutil
+import threading
+import time
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import uvicorn
+
+from newsletter import tokens
+from newsletter.preview import create_preview_app
+from newsletter.render import TEMPLATES
+
+from conftest import free_port
+
+
+def get(app, path: str) -> httpx.Response:
+    async def fetch():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://preview") as client:
+            return await client.get(path)
+
+    return asyncio.run(fetch())
+
+
+@contextmanager
+def served(app):
+    """The app on a real uvicorn server on 127.0.0.1, lifespan (and so the file watcher) running."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "preview server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def fingerprint(page: str) -> str:
+    return re.search(r'data-fingerprint="([0-9a-f]+)"', page).group(1)
+
+
+def test_page_shows_both_widths_networks_text_and_checks(example_dir):
+    app = create_preview_app(example_dir)
+    page = get(app, "/").text
+    assert re.search(r'<iframe [^>]*src="/email.html\?"[^>]*style="width:375px"', page)
+    assert re.search(r'<iframe [^>]*src="/email.html\?"[^>]*style="width:800px"', page)
+    assert '<option value="">Everyone (the full issue)</option>' in page
+    for name in ("Lead Members Group", "Fostering Network", "SEND Network"):
+        assert f">{name}</option>" in page
+    assert '<option value="2026-11-27" selected>' in page and '<option value="2026-11-20">' in page
+    assert "No errors or warnings." in page and "no problems" in page
+    text = html.unescape(re.search(r'<section id="text">.*?<pre>(.*?)</pre>', page, flags=re.S).group(1))
+    assert text == get(app, "/email.txt").text
+    assert "PROGRAMME: New duties in the Family Support Act" in text
+
+
+def test_network_switcher_shows_that_readers_email(example_dir):
+    app = create_preview_app(example_dir)
+    page = get(app, "/?network=fostering").text
+    assert '<option value="fostering" selected>' in page
+    assert 'src="/email.html?network=fostering"' in page
+    email = get(app, "/email.html?network=fostering").text
+    assert "New duties in the Family Support Act" in email
+    assert "Preventing exploitation outside the home" not in email
+    assert "Preventing exploitation outside the home" in get(app, "/email.html").text
+
+
+def test_preview_is_the_web_version_without_tokens(example_dir):
+    email = get(create_preview_app(example_dir), "/email.html")
+    assert email.status_code == 200 and email.headers["content-type"].startswith("text/html")
+    assert tokens.PLACEHOLDER not in email.text and "/unsubscribe/" not in email.text
+
+
+def test_date_switcher(example_dir):
+    app = create_preview_app(example_dir)
+    assert "Update No 118" in get(app, "/email.html?date=2026-11-20").text
+    assert '<option value="2026-11-20" selected>' in get(app, "/?date=2026-11-20").text
+
+
+def test_warnings_are_listed(example_dir):
+    issue = example_dir / "content" / "issues" / "2026-11-27.yaml"
+    issue.write_text(issue.read_text().replace("        url: https://research.example.org/exploitation-study", "        url: http://research.example.org/exploitation-study"))
+    page = get(create_preview_app(example_dir), "/").text
+    assert "1 warning" in page
+    assert re.search(r'<li class="warning">[^<]*2026-11-27.yaml:\d+: items\[0\]\.links\[0\]: link is not https', page)
+
+
+def test_bad_content_shows_errors_and_the_server_keeps_going(example_dir):
+    app = create_preview_app(example_dir)
+    issue = example_dir / "content" / "issues" / "2026-11-27.yaml"
+    good = issue.read_text()
+    issue.write_text(good.replace("number: 119", "number: many").replace("network: fostering", "network: fostring"))
+    page = get(app, "/")
+    assert page.status_code == 200 and "2 errors" in page.text
+    assert re.search(r'<li class="error">[^<]*2026-11-27.yaml:1: number: ', page.text)
+    assert "unknown network &#x27;fostring&#x27; (did you mean &#x27;fostering&#x27;?)" in page.text
+    email = get(app, "/email.html")
+    assert email.status_code == 422 and "The issue cannot be shown" in email.text and "fostring" in email.text
+    assert get(app, "/email.txt").status_code == 422
+    issue.write_text(good)
+    assert "no problems" in get(app, "/").text
+
+
+def test_yaml_syntax_error_and_unknown_choices_are_shown(example_dir):
+    app = create_preview_app(example_dir)
+    assert "unknown network &#x27;nope&#x27;" in get(app, "/?network=nope").text
+    assert "error" in get(app, "/?date=2026-02-30").text
+    (example_dir / "newsletter.yaml").write_text("name: [unclosed\n")
+    page = get(app, "/")
+    assert page.status_code == 200 and "YAML syntax" in page.text
+
+
+def test_folder_template_errors_are_shown(example_dir):
+    shutil.copytree(TEMPLATES, example_dir / "templates" / "email")
+    (example_dir / "templates" / "email" / "issue.txt.j2").write_text("ok\n{% for %}\n")
+    page = get(create_preview_app(example_dir), "/").text
+    assert re.search(r'<li class="error">[^<]*issue.txt.j2:2: template: ', page)
+
+
+def test_event_stream_says_reload_at_once_when_the_page_is_stale(example_dir):
+    response = get(create_preview_app(example_dir), "/events?since=stale")
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert "event: reload\n" in response.text
+
+
+@pytest.mark.slow
+def test_live_reload_when_a_content_file_changes(example_dir):
+    app = create_preview_app(example_dir)
+    issue = example_dir / "content" / "issues" / "2026-11-27.yaml"
+    with served(app) as base, httpx.Client(base_url=base, timeout=10) as client:
+        page = client.get("/").text
+        assert app.state.preview.watching
+        assert "New duties in the Family Support Act" in client.get("/email.html").text
+        edit = threading.Timer(0.5, lambda: issue.write_text(issue.read_text().replace("New duties", "Fresh duties")))
+        started = time.monotonic()
+        edit.start()
+        lines = []
+        with client.stream("GET", f"/events?since={fingerprint(page)}") as stream:
+            for line in stream.iter_lines():
+                lines.append(line)
+                if line == "event: reload":
+                    break
+        edit.join()
+        # with the watcher running the stream only times out every 15 s: a quick reload means watchfiles saw it
+        assert time.monotonic() - started < 5
+        assert "Fresh duties in the Family Support Act" in client.get("/email.html").text
+        assert fingerprint(client.get("/").text) != fingerprint(page)
