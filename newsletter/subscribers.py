@@ -152,13 +152,13 @@ def _with_networks(conn: sa.Connection, rows: list[sa.Row], members: sa.ColumnEl
 _COLUMNS = (S.c.id, S.c.email, S.c.name, S.c.organisation, S.c.status, S.c.status_changed_at, S.c.status_reason)
 
 
-def _stream(engine: sa.Engine, *where: sa.ColumnElement[bool]) -> Iterator[Subscriber]:
-    """Subscribers matching `where`, by id, a window of PAGE ids at a time.
+def _stream(engine: sa.Engine, *, status: Status | None = None, networks: frozenset[str] | None = None) -> Iterator[Subscriber]:
+    """Subscribers (of `status`, in any of `networks`), by id, a window of PAGE ids at a time.
 
     Keyset windows rather than one server-side cursor: no connection or snapshot is held while
-    the caller works (a send can take hours), and memory stays at one page. Each window is
-    bounded by primary-key ids first, so a query never scans past it whatever plan the
-    database picks for `where`.
+    the caller works (a send can take hours), and memory stays at one page. Each window is a
+    range of primary keys read with its memberships and filtered here, so no query ever scans
+    past its window whatever plan the database picks.
     """
     last = 0
     while True:
@@ -167,10 +167,11 @@ def _stream(engine: sa.Engine, *where: sa.ColumnElement[bool]) -> Iterator[Subsc
             upper, size = conn.execute(sa.select(sa.func.max(window.c.id), sa.func.count()).select_from(window)).one()
             if upper is None:
                 return
-            rows = conn.execute(sa.select(*_COLUMNS).where(S.c.id > last, S.c.id <= upper, *where).order_by(S.c.id)).all()
-            # the memberships of the whole window: a range, not a list of a thousand ids to send
-            page = _with_networks(conn, rows, sa.and_(N.c.subscriber_id > last, N.c.subscriber_id <= upper))
-        yield from page
+            query = sa.select(*_COLUMNS).where(S.c.id > last, S.c.id <= upper).order_by(S.c.id)
+            if status is not None:
+                query = query.where(S.c.status == status.value)
+            page = _with_networks(conn, conn.execute(query).all(), sa.and_(N.c.subscriber_id > last, N.c.subscriber_id <= upper))
+        yield from (s for s in page if networks is None or not networks.isdisjoint(s.networks))
         if size < PAGE:
             return
         last = upper
@@ -178,21 +179,13 @@ def _stream(engine: sa.Engine, *where: sa.ColumnElement[bool]) -> Iterator[Subsc
 
 def recipients(engine: sa.Engine, networks: Iterable[str]) -> Iterator[Subscriber]:
     """Each active subscriber of any of `networks` once, by id, with all of its networks."""
-    networks = sorted(set(networks))
-    if not networks:
-        return iter(())
-    member = sa.exists().where(N.c.subscriber_id == S.c.id, N.c.network.in_(networks))
-    return _stream(engine, S.c.status == Status.ACTIVE.value, member)
+    networks = frozenset(networks)
+    return _stream(engine, status=Status.ACTIVE, networks=networks) if networks else iter(())
 
 
 def listing(engine: sa.Engine, *, network: str | None = None, status: Status | None = None) -> Iterator[Subscriber]:
     """Every subscriber (optionally of one network and/or one status), by id, streamed."""
-    where = []
-    if network is not None:
-        where.append(sa.exists().where(N.c.subscriber_id == S.c.id, N.c.network == network))
-    if status is not None:
-        where.append(S.c.status == Status(status).value)
-    return _stream(engine, *where)
+    return _stream(engine, status=Status(status) if status else None, networks=frozenset([network]) if network else None)
 
 
 def _one(engine: sa.Engine, condition: sa.ColumnElement[bool]) -> Subscriber | None:
