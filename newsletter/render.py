@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jinja2
 import mjml
+from markupsafe import Markup
 from premailer import Premailer
 
 from . import links, markup, tokens
@@ -126,6 +127,7 @@ def _environment(templates: Path) -> jinja2.Environment:
         short_date=lambda d: f"{d.day} {d:%B %Y}",
         wrap=lambda text, indent="": "\n".join(markup.wrap(text, first=indent, rest=indent, width=markup.WIDTH)),
         underline=lambda text, char="=": char * len(text),
+        breakable=lambda address: Markup("<wbr>@").join(str(address).split("@")),  # wrap before the domain
     )
     return env
 
