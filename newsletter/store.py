@@ -73,7 +73,7 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Apply the migrations up to `revision`; PostgreSQL callers queue on an advisory lock so only one migrates."""
+    """Apply the migrations up to `revision`; concurrent callers queue on a lock so only one migrates."""
     config = alembic_config()
     if revision == "head":
         heads = set(ScriptDirectory.from_config(config).get_heads())
@@ -81,7 +81,10 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
             if set(MigrationContext.configure(conn).get_current_heads()) == heads:
                 return
     with engine.begin() as conn:
+        # Take the database's write lock first: a second process then finds the work done.
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = conn
         command.upgrade(config, revision)

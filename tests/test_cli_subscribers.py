@@ -19,6 +19,7 @@ def folder(example_dir, database_url, monkeypatch):
     monkeypatch.chdir(example_dir)
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
     monkeypatch.delenv("NEWSLETTER_SMTPUTF8", raising=False)
+    monkeypatch.setenv("NEWSLETTER_SMTP_URL", "smtp://127.0.0.1:25")  # a relay without SMTPUTF8 (nothing is sent here)
     return example_dir
 
 
@@ -104,10 +105,17 @@ def test_add_remove_and_errors(folder, capsys):
     assert code == 1 and "no subscriber" in err
 
 
-def test_smtputf8_setting_allows_a_non_ascii_local_part(folder, capsys, monkeypatch):
-    monkeypatch.setenv("NEWSLETTER_SMTPUTF8", "true")
+@pytest.mark.parametrize(("variable", "value"), [("NEWSLETTER_SMTPUTF8", "true"), ("NEWSLETTER_SMTP_URL", None)])
+def test_a_non_ascii_local_part_is_accepted_when_delivery_can_send_it(folder, capsys, monkeypatch, variable, value):
+    """The relay is set up for SMTPUTF8, or there is no relay and mail goes to the outbox."""
+    if value is None:
+        monkeypatch.delenv(variable)
+    else:
+        monkeypatch.setenv(variable, value)
     code, out, _ = cli(capsys, "subscribers", "add", "jö@example.org", "--network", "send")
     assert (code, out) == (0, "added jö@example.org to send\n")
+    (folder / "more.csv").write_text("email,networks\nzoë@example.org,send\n", encoding="utf-8")
+    assert cli(capsys, "subscribers", "import", "more.csv")[0] == 0
 
 
 def test_export_round_trips_and_csv_and_table_formats(folder, capsys):

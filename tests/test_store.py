@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import threading
+import subprocess
+import sys
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -59,28 +60,17 @@ def test_sqlite_pragmas(tmp_path):
 
 
 def test_concurrent_first_opens_migrate_once(database_url):
-    """Several workers starting together on an empty database all get a working store."""
-    if database_url.startswith("sqlite"):
-        open_store(database_url).dispose()  # SQLite: the file's first creator is a single process
-    errors: list[BaseException] = []
-    engines: list[sa.Engine] = []
-
-    def start() -> None:
-        try:
-            engines.append(open_store(database_url))
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    with engines[0].connect() as conn:
+    """Several processes starting together on an empty database all get a working store."""
+    code = "import sys; from newsletter.store import open_store; open_store(sys.argv[1]).dispose()"
+    workers = [subprocess.Popen([sys.executable, "-c", code, database_url], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    failures = [w.stderr.read() for w in workers if w.wait(timeout=60) != 0]
+    for w in workers:
+        w.stderr.close()
+    assert failures == []
+    engine = open_store(database_url)
+    with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
-    for engine in engines:
-        engine.dispose()
+    engine.dispose()
 
 
 def test_bad_url_is_a_config_error():

@@ -75,10 +75,16 @@ def _store(args: argparse.Namespace):
         engine.dispose()
 
 
+def _smtputf8() -> bool:
+    """Whether the delivery side can send to a non-ASCII local part: the relay says so, or mail goes to the outbox."""
+    current = settings()
+    return current.smtputf8 or current.smtp_url is None
+
+
 def run_import(args: argparse.Namespace) -> int:
     with _store(args) as (newsletter, engine):
         report = importer.import_csv(
-            engine, args.file, known_networks=newsletter.network_ids, smtputf8=settings().smtputf8,
+            engine, args.file, known_networks=newsletter.network_ids, smtputf8=_smtputf8(),
             dry_run=args.dry_run, strict=args.strict,
         )
     where = display_path(args.file)
@@ -97,7 +103,7 @@ def run_add(args: argparse.Namespace) -> int:
     with _store(args) as (newsletter, engine):
         added = subscribers.add(
             engine, args.email, networks=args.network, known_networks=newsletter.network_ids,
-            name=args.name, organisation=args.organisation, smtputf8=settings().smtputf8,
+            name=args.name, organisation=args.organisation, smtputf8=_smtputf8(),
         )
     print(f"added {added.email} to {', '.join(sorted(added.networks))}")
     return 0
