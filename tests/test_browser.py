@@ -9,30 +9,22 @@ from __future__ import annotations
 import html as html_lib
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM
+from browser import FLAGS as BROWSER_FLAGS
 
 from newsletter.assembly import assemble
 from newsletter.folder import load_folder
 from newsletter.render import render
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--hide-scrollbars",
-]
+# --dump-dom and --screenshot need no DevTools connection
+FLAGS = [f for f in BROWSER_FLAGS if not f.startswith("--remote-debugging")] + ["--hide-scrollbars"]
 WIDTHS = (320, 375, 600, 800)
 
 # Runs in the page around the email once everything has loaded; its answer is read from the DOM dump.
