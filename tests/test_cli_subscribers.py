@@ -161,3 +161,11 @@ def test_default_store_is_a_sqlite_file_beside_newsletter_yaml(example_dir, tmp_
     code, _, err = cli(capsys, "subscribers", "list")
     assert code == 1 and "no newsletter.yaml here" in err
     assert not (tmp_path / "newsletter.db").exists()
+
+
+def test_a_missing_file_and_an_unknown_network_filter(folder, capsys):
+    code, _, err = cli(capsys, "subscribers", "import", "nothing.csv")
+    assert code == 1 and err.startswith("error: cannot read nothing.csv: No such file")
+    code, out, err = cli(capsys, "subscribers", "list", "--network", "qa-lead", "--format", "json")
+    assert (code, json.loads(out)) == (0, [])
+    assert err == "warning: network 'qa-lead' is not in newsletter.yaml\n"

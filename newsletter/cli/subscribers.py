@@ -138,7 +138,9 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    with _store(args) as (_, engine):
+    with _store(args) as (newsletter, engine):
+        if args.network is not None and args.network not in newsletter.network_ids:
+            print(f"warning: network {args.network!r} is not in newsletter.yaml", file=sys.stderr)
         rows = subscribers.listing(engine, network=args.network, status=Status(args.status) if args.status else None)
         {"table": _table, "csv": _csv, "json": _json}[args.format](rows)
     return 0
