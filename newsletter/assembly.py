@@ -42,12 +42,13 @@ class AssembledIssue:
         if networks is None:
             return self
         networks = frozenset(networks)
-        return dataclasses.replace(
-            self,
-            items=tuple(i for i in self.items if i.for_networks(networks)),
-            reminders=tuple(r for r in self.reminders if r.item.for_networks(networks)),
-            audience=networks,
-        )
+        items = tuple(i for i in self.items if i.for_networks(networks))
+        reminders = tuple(r for r in self.reminders if r.item.for_networks(networks))
+        preheader = self.preheader
+        if preheader in {i.programme for i in self.items if i not in items}:
+            # The default preheader names the first item: a reader who does not get that item must not see it.
+            preheader = (items[0].programme if items else reminders[0].item.programme if reminders else self.subject)
+        return dataclasses.replace(self, items=items, reminders=reminders, preheader=preheader, audience=networks)
 
     def as_json(self) -> dict:
         """The assembled issue as plain data, items keeping FORMAT.md's keys."""
