@@ -51,7 +51,9 @@ class UTCDateTime(sa.TypeDecorator):
         return None if value is None else value.astimezone(dt.UTC)
 
     def process_result_value(self, value, dialect):
-        return None if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=dt.UTC)
 
 
 sends_table = sa.Table(
@@ -180,6 +182,13 @@ def _insert(conn: sa.Connection, table: sa.Table):
 def get_send(engine: sa.Engine, issue_date: dt.date) -> Send | None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(T).where(T.c.issue_date == issue_date)).one_or_none()
+    return row and _send(row)
+
+
+def latest_send(engine: sa.Engine) -> Send | None:
+    """The send of the newest issue sent (or being sent)."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(T).order_by(T.c.issue_date.desc()).limit(1)).one_or_none()
     return row and _send(row)
 
 

@@ -1,0 +1,257 @@
+"""The send engine over real SMTP (aiosmtpd on 127.0.0.1), on SQLite and PostgreSQL: what arrives, retries, bounces, pauses."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email
+import threading
+import zlib
+from collections import Counter
+from email import policy
+
+import pytest
+
+from newsletter import delivery, ledger, subscribers
+from newsletter.delivery import DeliveryOptions
+from newsletter.errors import SendPaused
+from newsletter.folder import load_folder
+from newsletter.store import open_store
+from newsletter.tokens import Signer
+from newsletter.transports import SMTPTransport
+
+DATE = dt.date(2026, 11, 27)
+SIGNER = Signer("test-secret")
+QA_ONLY_ITEM = "Preventing exploitation outside the home"  # the issue's item for ad-safeguarding and qa-leads
+FAST = DeliveryOptions(concurrency=4, retry_base=0.05, max_attempts=4, pause_after_errors=1000, poll=0.05)
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = open_store(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def folder(example_dir):
+    return load_folder(example_dir)
+
+
+def add(engine, folder, email_address: str, *networks: str, name: str | None = None) -> subscribers.Subscriber:
+    return subscribers.add(engine, email_address, networks=networks, known_networks=folder.newsletter.network_ids, name=name)
+
+
+def crowd(engine, folder, count: int) -> list[subscribers.Subscriber]:
+    """`count` subscribers spread over the networks, one or two each."""
+    ids = sorted(folder.newsletter.network_ids)
+    return [add(engine, folder, f"reader{i:03d}@example.org", *{ids[i % len(ids)], ids[(i * 3) % len(ids)]}) for i in range(count)]
+
+
+def send(folder, engine, server, options: DeliveryOptions = FAST, **kwargs) -> delivery.SendSummary:
+    async def run():
+        transport = SMTPTransport(server.url, pool_size=options.concurrency)
+        try:
+            return await delivery.send_issue(folder, engine, transport, signer=SIGNER, date=DATE, options=options, **kwargs)
+        finally:
+            await transport.close()
+
+    return asyncio.run(run())
+
+
+def parsed(received) -> email.message.EmailMessage:
+    return email.message_from_bytes(received.data, policy=policy.default)
+
+
+def bodies(message) -> str:
+    return message.get_body(("plain",)).get_content() + message.get_body(("html",)).get_content()
+
+
+def by_recipient(server) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for received in server.messages:
+        for to in received.rcpt_tos:
+            found.setdefault(to, []).append(received)
+    return found
+
+
+def rows(engine) -> dict[str, dict]:
+    with engine.connect() as conn:
+        return {r.email: r._asdict() for r in conn.execute(ledger.deliveries_table.select())}
+
+
+def on_first_attempt(answer: str, chosen) -> callable:
+    """A reply hook answering `answer` to the first attempt of each chosen recipient."""
+    seen: set[str] = set()
+    lock = threading.Lock()
+
+    def reply(envelope):
+        to = envelope.rcpt_tos[0]
+        with lock:
+            first = to not in seen
+            seen.add(to)
+        return answer if first and chosen(to) else None
+
+    return reply
+
+
+def test_each_reader_gets_their_networks_variant_once(engine, folder, smtp_server):
+    fostering = add(engine, folder, "fay@example.org", "fostering", name="Fay Foster")
+    qa = add(engine, folder, "quinn@example.org", "qa-leads")
+    both = add(engine, folder, "bo@example.org", "fostering", "ad-safeguarding")
+    add(engine, folder, "gone@example.org", "qa-leads")
+    subscribers.set_status(engine, subscribers.find(engine, "gone@example.org").id, subscribers.Status.UNSUBSCRIBED, reason="test")
+
+    summary = send(folder, engine, smtp_server)
+
+    assert summary.finished and summary.tally["sent"] == 3 and summary.this_run["sent"] == 3
+    got = by_recipient(smtp_server)
+    assert sorted(got) == ["bo@example.org", "fay@example.org", "quinn@example.org"]
+    assert all(len(v) == 1 for v in got.values())
+    messages = {to: parsed(v[0]) for to, v in got.items()}
+    assert QA_ONLY_ITEM not in bodies(messages["fay@example.org"])
+    assert QA_ONLY_ITEM in bodies(messages["quinn@example.org"])
+    assert QA_ONLY_ITEM in bodies(messages["bo@example.org"])
+    assert "Fay Foster" in messages["fay@example.org"]["To"]
+    # each link carries the reader's own token, and the ledger keeps the Message-ID that went out
+    ledger_rows = rows(engine)
+    for person in (fostering, qa, both):
+        message = messages[person.email]
+        token = message["List-Unsubscribe"].split("/unsubscribe/")[1].split(">")[0]
+        assert SIGNER.verify(token, person.email).subscriber_id == person.id
+        assert message["Message-ID"] == f"<{ledger_rows[person.email]['message_id']}>"
+        assert ledger_rows[person.email]["state"] == "sent" and ledger_rows[person.email]["attempts"] == 1
+
+    again = send(folder, engine, smtp_server)
+    assert again.finished and again.this_run["sent"] == 0
+    assert len(smtp_server.messages) == 3
+
+
+def test_451_to_a_third_of_first_attempts_is_retried_until_delivered(engine, folder, smtp_server):
+    people = crowd(engine, folder, 30)
+    refused = lambda to: zlib.crc32(to.encode()) % 3 == 0  # noqa: E731
+    smtp_server.handler.reply = on_first_attempt("451 4.3.0 try again later", refused)
+
+    summary = send(folder, engine, smtp_server)
+
+    got = by_recipient(smtp_server)
+    assert summary.finished and summary.tally["sent"] == 30
+    assert sorted(got) == sorted(p.email for p in people) and all(len(v) == 1 for v in got.values())
+    retried = {p.email for p in people if refused(p.email)}
+    assert summary.this_run["deferred"] == len(retried) > 0
+    for address, row in rows(engine).items():
+        assert row["attempts"] == (2 if address in retried else 1)
+        assert row["last_reply"].startswith("250")
+
+
+def test_550_fails_the_recipient_marks_5_1_x_bounced_and_never_retries(engine, folder, smtp_server):
+    people = crowd(engine, folder, 12)
+    attempts: Counter = Counter()
+    lock = threading.Lock()
+    replies = {people[2].email: "550 5.1.1 <x>: no such user", people[7].email: "552 5.2.2 mailbox full"}
+
+    def reply(envelope):
+        with lock:
+            attempts[envelope.rcpt_tos[0]] += 1
+        return replies.get(envelope.rcpt_tos[0])
+
+    smtp_server.handler.reply = reply
+    summary = send(folder, engine, smtp_server)
+    send(folder, engine, smtp_server)  # running again retries nothing
+
+    assert summary.finished and summary.tally["sent"] == 10 and summary.tally["failed"] == 2
+    assert attempts[people[2].email] == 1 and attempts[people[7].email] == 1
+    assert subscribers.by_id(engine, people[2].id).status == subscribers.Status.BOUNCED
+    assert subscribers.by_id(engine, people[7].id).status == subscribers.Status.ACTIVE  # 5.2.x is not a hard bounce
+    report = ledger.status(engine, DATE)
+    failures = {f.email: f.reply for f in report.failures}
+    assert failures == {people[2].email: "550 5.1.1 <x>: no such user", people[7].email: "552 5.2.2 mailbox full"}
+    assert summary.this_run["bounced"] == 1
+
+
+def test_a_connection_dropped_during_data_is_retried(engine, folder, smtp_server):
+    people = crowd(engine, folder, 20)
+    dropped: set[str] = set()
+    original = smtp_server.handler.handle_DATA
+
+    async def handle_DATA(server, session, envelope):
+        to = envelope.rcpt_tos[0]
+        if to not in dropped and len(dropped) < 5:
+            dropped.add(to)
+            server.transport.abort()  # the data arrived but no reply ever will
+            return "250 never seen"
+        return await original(server, session, envelope)
+
+    smtp_server.handler.handle_DATA = handle_DATA
+    summary = send(folder, engine, smtp_server)
+
+    got = by_recipient(smtp_server)
+    assert len(dropped) == 5
+    assert summary.finished and summary.tally["sent"] == 20
+    assert sorted(got) == sorted(p.email for p in people) and all(len(v) == 1 for v in got.values())
+    assert all(rows(engine)[to]["attempts"] == 2 for to in dropped)
+
+
+def test_4xx_until_max_attempts_fails_without_bouncing(engine, folder, smtp_server):
+    stubborn, fine = add(engine, folder, "slow@example.org", "send"), add(engine, folder, "ok@example.org", "send")
+    smtp_server.handler.reply = lambda envelope: "450 4.2.1 mailbox busy" if envelope.rcpt_tos == [stubborn.email] else None
+
+    summary = send(folder, engine, smtp_server)
+
+    assert summary.finished and summary.tally["failed"] == 1 and summary.tally["sent"] == 1
+    row = rows(engine)[stubborn.email]
+    assert row["state"] == "failed" and row["attempts"] == FAST.max_attempts and row["last_reply"] == "450 4.2.1 mailbox busy"
+    assert subscribers.by_id(engine, stubborn.id).status == subscribers.Status.ACTIVE
+    assert by_recipient(smtp_server).keys() == {fine.email}
+
+
+def test_consecutive_errors_pause_the_send_and_a_new_run_resumes_it(engine, folder, smtp_server):
+    people = crowd(engine, folder, 15)
+    smtp_server.handler.reply = lambda envelope: "421 4.7.28 too many messages, slow down"
+    paused = DeliveryOptions(concurrency=2, retry_base=0.05, pause_after_errors=5, poll=0.05)
+
+    with pytest.raises(SendPaused, match="5 delivery errors in a row.*421 4.7.28"):
+        send(folder, engine, smtp_server, paused)
+
+    state = ledger.get_send(engine, DATE)
+    assert "421 4.7.28" in state.paused_reason and state.finished_at is None
+    tally = ledger.tally(engine, state.id)
+    assert tally["sent"] == 0 and tally["failed"] == 0 and tally.open == 15 and tally["sending"] == 0
+    assert ledger.active_sends(engine) == []  # workers leave a paused send alone
+
+    smtp_server.handler.reply = None
+    summary = send(folder, engine, smtp_server, paused)
+    assert summary.finished and summary.tally["sent"] == 15
+    assert sorted(by_recipient(smtp_server)) == sorted(p.email for p in people)
+    assert ledger.get_send(engine, DATE).paused_reason is None
+
+
+def test_unsubscribes_and_network_changes_during_a_send_are_honoured(engine, folder, smtp_server):
+    leaver = add(engine, folder, "leaver@example.org", "qa-leads")
+    mover = add(engine, folder, "mover@example.org", "qa-leads", "fostering")
+    stayer = add(engine, folder, "stayer@example.org", "qa-leads")
+    ledger.create_send(engine, DATE, folder.issue(DATE).networks or folder.newsletter.network_ids)
+    # after the send was created, before these recipients' turn:
+    subscribers.set_status(engine, leaver.id, subscribers.Status.UNSUBSCRIBED, reason="one-click")
+    subscribers.set_networks(engine, mover.id, ["fostering"], known_networks=folder.newsletter.network_ids)
+
+    summary = send(folder, engine, smtp_server)
+
+    got = by_recipient(smtp_server)
+    assert sorted(got) == [mover.email, stayer.email]
+    assert QA_ONLY_ITEM not in bodies(parsed(got[mover.email][0]))
+    assert QA_ONLY_ITEM in bodies(parsed(got[stayer.email][0]))
+    assert summary.tally["suppressed"] == 1 and summary.this_run["suppressed"] == 1
+    row = rows(engine)[leaver.email]
+    assert row["state"] == "suppressed" and "unsubscribed" in row["last_reply"]
+    assert rows(engine)[mover.email]["variant"] == "fostering"
+
+
+def test_send_to_chosen_networks_only(engine, folder, smtp_server):
+    add(engine, folder, "fay@example.org", "fostering")
+    add(engine, folder, "quinn@example.org", "qa-leads")
+
+    summary = send(folder, engine, smtp_server, networks=["fostering"])
+
+    assert summary.networks == {"fostering"} and summary.tally.total == 1
+    assert sorted(by_recipient(smtp_server)) == ["fay@example.org"]
