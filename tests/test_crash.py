@@ -1,0 +1,107 @@
+"""`newsletter send` killed with SIGKILL at random moments, then run again: nobody lost, duplicates only from messages in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from newsletter import importer, ledger
+from newsletter.folder import load_newsletter
+from newsletter.store import open_store
+
+POOL = 4
+RECIPIENTS = 200
+CLI = [sys.executable, "-c", "import sys; from newsletter.cli import main; sys.exit(main())"]
+
+
+def write_subscribers(root, count: int) -> None:
+    networks = sorted(n.id for n in load_newsletter(root)[0].networks)
+    lines = ["email,name,organisation,networks"]
+    lines += [f"reader{i:03d}@example.org,Reader {i},Council {i % 7},{networks[i % 8]};{networks[(i * 5) % 8]}" for i in range(count)]
+    path = root / "subscribers" / "many.csv"
+    path.write_text("\n".join(lines) + "\n")
+    engine = open_store(f"sqlite:///{root / 'newsletter.db'}")
+    try:
+        report = importer.import_csv(engine, path, known_networks=networks)
+    finally:
+        engine.dispose()
+    assert report.added == count
+
+
+@pytest.fixture
+def slow_server(smtp_server):
+    """The test server taking a few milliseconds per message, like a real relay, so a send lasts long enough to kill."""
+    original = smtp_server.handler.handle_DATA
+
+    async def handle_DATA(server, session, envelope):
+        await asyncio.sleep(0.004)
+        return await original(server, session, envelope)
+
+    smtp_server.handler.handle_DATA = handle_DATA
+    return smtp_server
+
+
+def test_a_send_killed_at_random_moments_finishes_with_nobody_lost(example_dir, slow_server):
+    write_subscribers(example_dir, RECIPIENTS)
+    env = {
+        **os.environ,
+        "NEWSLETTER_SMTP_URL": slow_server.url,
+        "NEWSLETTER_SECRET_KEY": "crash-test-key",
+        "NEWSLETTER_SMTP_POOL": str(POOL),
+        "NEWSLETTER_RETRY_BASE_SECONDS": "0.05",
+    }
+    env.pop("NEWSLETTER_DATABASE_URL", None)  # the embedded default: newsletter.db beside newsletter.yaml
+    command = [*CLI, "send", "--dir", str(example_dir)]
+    rng = random.Random(os.environ.get("CRASH_SEED", time.time_ns()))
+    kills = 0
+
+    def kill_when(condition, deadline: float) -> bool:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + deadline
+        while process.poll() is None and not condition() and time.monotonic() < end:
+            time.sleep(0.001)
+        if process.poll() is not None:
+            return False  # it finished first
+        process.send_signal(signal.SIGKILL)
+        process.wait()  # reaped, so the next run sees the process is gone
+        return True
+
+    # Once at a random moment from start-up on (loading, creating the send, the first claims)...
+    kills += kill_when(lambda: False, rng.uniform(0.2, 1.5))
+    # ...then several times in the middle of sending.
+    for _ in range(4):
+        target = min(RECIPIENTS - 10, len(slow_server.messages) + rng.randint(5, 35))
+        kills += kill_when(lambda target=target: len(slow_server.messages) >= target, 20)
+
+    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert final.returncode == 0, final.stderr
+
+    per_recipient = Counter(to for m in slow_server.messages for to in m.rcpt_tos)
+    expected = {f"reader{i:03d}@example.org" for i in range(RECIPIENTS)}
+    assert set(per_recipient) == expected, f"lost: {sorted(expected - set(per_recipient))}"
+    duplicates = sum(n - 1 for n in per_recipient.values())
+    print(f"{kills} kills, {duplicates} duplicates, {len(slow_server.messages)} messages received")
+    assert kills >= 4
+    assert duplicates <= kills * POOL, f"{duplicates} duplicates after {kills} kills"
+    # a message sent again is the same message: receivers can drop it by its Message-ID
+    ids: dict[str, set[bytes]] = {}
+    for message in slow_server.messages:
+        header = next(line for line in message.data.split(b"\r\n") if line.lower().startswith(b"message-id:"))
+        ids.setdefault(message.rcpt_tos[0], set()).add(header)
+    assert all(len(v) == 1 for v in ids.values())
+
+    engine = open_store(f"sqlite:///{example_dir / 'newsletter.db'}")
+    try:
+        send = ledger.latest_send(engine)
+        tally = ledger.tally(engine, send.id)
+        assert send.finished_at is not None and tally["sent"] == RECIPIENTS == tally.total
+    finally:
+        engine.dispose()
