@@ -1,0 +1,133 @@
+"""`newsletter send` (outbox default, --test, --dry-run), `newsletter status`, read back from files and a real SMTP server."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+
+import pytest
+
+from newsletter.cli import main
+from newsletter.tokens import Signer
+
+QA_ONLY_ITEM = "Preventing exploitation outside the home"
+EXAMPLE_RECIPIENTS = 12
+
+
+@pytest.fixture
+def env(monkeypatch):
+    """No NEWSLETTER_* settings from the machine running the tests: the embedded defaults."""
+    for name in ("DATABASE_URL", "SECRET_KEY", "SMTP_URL", "OUTBOX_DIR", "DKIM_KEY_FILE", "BOUNCE_ADDRESS", "SMTP_POOL"):
+        monkeypatch.delenv(f"NEWSLETTER_{name}", raising=False)
+    return monkeypatch
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def imported(capsys, root) -> None:
+    code, _, err = run(capsys, "subscribers", "import", "--dir", str(root), str(root / "subscribers" / "network-members.csv"))
+    assert code == 0, err
+
+
+def test_send_to_the_outbox_on_the_embedded_defaults_then_again_sends_nobody(env, capsys, example_dir):
+    imported(capsys, example_dir)
+
+    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+
+    assert code == 0, err
+    assert "generated a development key" in err
+    outbox = sorted((example_dir / "outbox").glob("*.eml"))
+    assert len(outbox) == EXAMPLE_RECIPIENTS
+    assert f"{EXAMPLE_RECIPIENTS} sent, 0 failed" in out
+    key = (example_dir / ".secret_key").read_text().strip()
+    message = email.message_from_bytes(outbox[0].read_bytes(), policy=policy.default)
+    token = message["List-Unsubscribe"].split("/unsubscribe/")[1].split(">")[0]
+    Signer(key).verify(token, message["To"].addresses[0].addr_spec)  # links work with the kept key
+
+    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+    assert code == 0 and "this run: 0 sent" in out and "generated" not in err
+    assert len(list((example_dir / "outbox").glob("*.eml"))) == EXAMPLE_RECIPIENTS
+
+    code, out, _ = run(capsys, "status", "--dir", str(example_dir))
+    assert code == 0 and "the issue of 2026-11-27" in out and "finished" in out
+    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:] if line.strip()}
+    assert lines["all"][0] == str(EXAMPLE_RECIPIENTS)
+    assert lines["qa-leads"][0] == "4" and lines["fostering"][0] == "2"
+
+
+def test_a_test_send_goes_to_one_address_as_a_reader_of_every_network_outside_the_ledger(env, capsys, example_dir, smtp_server):
+    env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
+    env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key")
+    imported(capsys, example_dir)
+
+    code, out, err = run(capsys, "send", "--dir", str(example_dir), "--test", "editor@example.org", "--date", "2026-11-27")
+
+    assert code == 0, err
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["editor@example.org"]]
+    message = email.message_from_bytes(smtp_server.messages[0].data, policy=policy.default)
+    assert message["Subject"].startswith("[TEST]")
+    assert QA_ONLY_ITEM in message.get_body(("plain",)).get_content()
+    assert "SEND inspection outcomes to 31 October 2026" in message.get_body(("plain",)).get_content()
+    code, _, err = run(capsys, "status", "--dir", str(example_dir))
+    assert code == 1 and "no issue has been sent yet" in err
+
+
+def test_dry_run_counts_per_network_and_records_nothing(env, capsys, example_dir):
+    imported(capsys, example_dir)
+
+    code, out, err = run(capsys, "send", "--dir", str(example_dir), "--dry-run")
+
+    assert code == 0, err
+    assert f"{EXAMPLE_RECIPIENTS} recipients" in out
+    assert any(line.split()[:2] == ["qa-leads", "4"] for line in out.splitlines())
+    assert "nothing was sent or recorded" in out
+    assert not (example_dir / "outbox").exists() and not (example_dir / ".secret_key").exists()
+    code, _, err = run(capsys, "status", "--dir", str(example_dir))
+    assert code == 1 and "no issue has been sent yet" in err
+
+
+def test_smtp_without_a_secret_key_is_refused_before_anything_is_sent(env, capsys, example_dir, smtp_server):
+    env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
+    imported(capsys, example_dir)
+
+    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+
+    assert code == 1 and err.strip().count("\n") == 0 and "NEWSLETTER_SECRET_KEY" in err
+    assert smtp_server.messages == [] and not (example_dir / ".secret_key").exists()
+
+
+def test_status_lists_each_failure_with_its_smtp_reply(env, capsys, example_dir, smtp_server):
+    env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
+    env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key")
+    imported(capsys, example_dir)
+    smtp_server.handler.reply = lambda e: "550 5.1.1 no such mailbox" if e.rcpt_tos[0].startswith("sam.patel") else None
+
+    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+    assert code == 0, err
+    assert "11 sent, 1 failed" in out and "1 marked bounced" in out
+
+    code, out, _ = run(capsys, "status", "--dir", str(example_dir), "--date", "2026-11-27")
+    assert "failures (1):" in out
+    assert "sam.patel@westshire.example.org  [qa-leads]  after 1 attempt(s): 550 5.1.1 no such mailbox" in out
+    code, out, _ = run(capsys, "subscribers", "list", "--dir", str(example_dir), "--status", "bounced", "--format", "csv")
+    assert "sam.patel@westshire.example.org" in out
+
+
+def test_a_paused_send_exits_2_and_says_why(env, capsys, example_dir, smtp_server):
+    env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
+    env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key")
+    env.setenv("NEWSLETTER_PAUSE_AFTER_ERRORS", "3")
+    env.setenv("NEWSLETTER_SMTP_POOL", "1")
+    imported(capsys, example_dir)
+    smtp_server.handler.reply = lambda e: "454 4.7.0 Throttling failure"
+
+    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+
+    assert code == 2
+    assert "paused: 3 delivery errors in a row" in err and "454 4.7.0 Throttling failure" in err
+    code, out, _ = run(capsys, "status", "--dir", str(example_dir))
+    assert "paused: 3 delivery errors in a row" in out
