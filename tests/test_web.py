@@ -464,14 +464,15 @@ def serve_process(example_dir: Path, tmp_path: Path, *extra: str, secret: str | 
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
-    while True:
+    while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read()
         try:
-            if httpx.get(base + "/health").status_code == 200:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
                 return process, base, database
         except httpx.TransportError:
-            assert time.monotonic() < deadline, "the server did not answer within 20 s"
             time.sleep(0.1)
+    output = stop(process)
+    raise AssertionError(f"the server did not answer /health within 20 s:\n{output}")
 
 
 def stop(process) -> str:
