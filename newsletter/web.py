@@ -66,7 +66,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-PRIVATE = {"Cache-Control": "no-store"}  # pages showing a subscriber's own address and networks
+PRIVATE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}  # pages showing a subscriber's own address
 
 
 class SecurityHeaders:

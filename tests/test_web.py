@@ -134,7 +134,7 @@ def test_get_never_unsubscribes_and_offers_a_confirm_button_posting_the_one_clic
     assert form and form.group(1) == path
     assert '<input type="hidden" name="List-Unsubscribe" value="One-Click">' in form.group(2)
     assert "Jo.Bloggs@example.org" in page.text and "sam@example.net" not in page.text
-    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["cache-control"] == "no-store" and page.headers["x-robots-tag"] == "noindex"
 
 
 def test_the_confirm_button_records_the_web_page_as_the_reason(site):
