@@ -225,7 +225,7 @@ def create_send(engine: sa.Engine, issue_date: dt.date, networks: Iterable[str])
     if inserted is None and send.networks != split_key(key):
         raise SendConflict(
             f"the issue of {issue_date} is already being sent to {', '.join(sorted(send.networks))};"
-            f" it cannot also go to {', '.join(sorted(split_key(key)))}"
+            f" it cannot also go to {', '.join(sorted(split_key(key)))} (run the send again with the networks it started with)"
         )
     return send, inserted is not None
 

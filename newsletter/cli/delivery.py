@@ -122,7 +122,7 @@ def _run_until_signalled(main, stop: asyncio.Event):
 
 
 def _where(config: Settings, root: Path) -> str:
-    return "over SMTP" if config.smtp_url else f"to the outbox {display_path(config.outbox_for(root))}"
+    return "over SMTP" if config.smtp_url else f"to the outbox folder {display_path(config.outbox_for(root))}"
 
 
 # newsletter send -------------------------------------------------------------------------------
