@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import email
 import re
+import smtplib
 import time
 from dataclasses import dataclass
+from email import policy
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -17,8 +20,11 @@ import sqlalchemy as sa
 import yaml
 
 from newsletter import ledger, subscribers
+from newsletter.assembly import assemble
 from newsletter.folder import load_folder
 from newsletter.links import archive_url, meeting_ics_url, preferences_url, unsubscribe_url
+from newsletter.message import Composer
+from newsletter.render import render
 from newsletter.store import open_store
 from newsletter.subscribers import Status
 from newsletter.tokens import PLACEHOLDER, Signer
@@ -379,6 +385,27 @@ def test_meeting_invitation_is_served_at_the_emails_link(site):
     event = icalendar.Calendar.from_ical(answer.content).walk("VEVENT")[0]
     assert str(event["summary"]) == meeting.title
     assert site.call("GET", "/meetings/2099-01-01-nobody-nothing.ics").status_code == 404
+
+
+def test_every_link_of_a_sent_message_is_served(site, smtp_server):
+    """Compose Jo's copy with the message code, send it over SMTP, and follow each link to this site."""
+    date = dt.date(2026, 11, 27)
+    ledger.create_send(site.engine, date, ["qa-leads", "fostering"])
+    folder = load_folder(site.root)
+    rendered = render(assemble(folder, date).variant(site.jo.networks), personal=True)
+    outgoing = Composer(folder.newsletter, rendered, issue_date=date, signer=site.signer).message(
+        subscriber_id=site.jo.id, email=site.jo.email, name=site.jo.name
+    )
+    with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
+        client.sendmail(outgoing.mail_from, [outgoing.to], outgoing.data)
+    message = email.message_from_bytes(smtp_server.messages[0].data, policy=policy.default)
+    html = message.get_body(("html",)).get_content()
+    ours = sorted(set(re.findall(rf'href="{re.escape(PUBLIC)}(/[^"]*)"', html)))
+    kinds = {path.split("/")[1] for path in ours}
+    assert {"unsubscribe", "preferences", "archive", "meetings"} <= kinds
+    for path in ours:
+        assert site.call("GET", path.replace("&amp;", "&")).status_code == 200, path
+    assert site.now(site.jo).status == Status.ACTIVE  # following every link changed nothing
 
 
 # the shell -----------------------------------------------------------------------------------
