@@ -1,0 +1,493 @@
+"""The weekly schedule: firing times across clock changes, what a firing does, missed firings, two schedulers."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email
+import email.policy
+import threading
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+from newsletter import ledger, schedule
+from newsletter.cli import main
+from newsletter.content import Schedule
+from newsletter.folder import load_newsletter
+from newsletter.importer import import_csv
+from newsletter.schedule import Outcome
+from newsletter.store import open_store
+from newsletter.tokens import Signer
+from newsletter.transports import OutboxTransport, SMTPTransport
+
+LONDON = ZoneInfo("Europe/London")
+SIGNER = Signer("test secret key")
+EDITOR = "programme.office@improvement.example.org"  # examples/newsletter.yaml's reply_to
+
+
+# helpers -------------------------------------------------------------------------------------
+
+
+def set_schedule(root: Path, cron: str, timezone: str = "Europe/London") -> None:
+    path = root / "newsletter.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["schedule"] = {"cron": cron, "timezone": timezone}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+
+
+def write_issue(root: Path, date: dt.date, **changes) -> Path:
+    """A valid issue file for `date` (its number unique to the date), with `changes` applied."""
+    data = {
+        "number": date.toordinal() - 738000,
+        "date": date.isoformat(),
+        "items": [{"programme": f"The update of {date}", "update": "Something happened this week."}],
+        **changes,
+    }
+    path = root / "content" / "issues" / f"{date}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def subscribe(engine: sa.Engine, root: Path) -> None:
+    newsletter, _ = load_newsletter(root)
+    report = import_csv(engine, root / "subscribers" / "network-members.csv", known_networks=newsletter.network_ids)
+    assert report.written
+
+
+def recipients(engine: sa.Engine, date: dt.date) -> set[str]:
+    send = ledger.get_send(engine, date)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(ledger.deliveries_table.c.email).where(ledger.deliveries_table.c.send_id == send.id))
+        return {r.email for r in rows}
+
+
+def parsed(data: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(data, policy=email.policy.default)
+
+
+def to_subscribers(smtp_server) -> list[str]:
+    return [r for m in smtp_server.messages for r in m.rcpt_tos if r != EDITOR]
+
+
+def notices(smtp_server) -> list[email.message.EmailMessage]:
+    return [parsed(m.data) for m in smtp_server.messages if m.rcpt_tos == [EDITOR]]
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = open_store(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def news(example_dir: Path, engine) -> Path:
+    subscribe(engine, example_dir)
+    return example_dir
+
+
+def fire(root, engine, smtp_server, at: dt.datetime) -> schedule.FiringResult:
+    async def go():
+        transport = SMTPTransport(smtp_server.url)
+        try:
+            return await schedule.fire(root, engine, transport, signer=SIGNER, at=at)
+        finally:
+            await transport.close()
+
+    return asyncio.run(go())
+
+
+# when it fires -------------------------------------------------------------------------------
+
+
+def iso(times: list[dt.datetime]) -> list[str]:
+    return [t.isoformat() for t in times]
+
+
+def test_next_firings_are_local_times_with_their_offset():
+    friday = Schedule(cron="0 9 * * fri", timezone="Europe/London")
+    after = dt.datetime(2026, 11, 25, 12, 0, tzinfo=LONDON)
+    assert iso(schedule.next_firings(friday, after=after, count=3)) == [
+        "2026-11-27T09:00:00+00:00", "2026-12-04T09:00:00+00:00", "2026-12-11T09:00:00+00:00"]
+    # strictly after: a firing at `after` itself is not "next"
+    at_nine = dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON)
+    assert iso(schedule.next_firings(friday, after=at_nine, count=1)) == ["2026-12-04T09:00:00+00:00"]
+    # another zone's `after` is the same instant
+    assert schedule.next_firings(friday, after=after.astimezone(ZoneInfo("Asia/Tokyo")), count=3) == \
+        schedule.next_firings(friday, after=after, count=3)
+    with pytest.raises(ValueError):
+        schedule.next_firings(friday, after=dt.datetime(2026, 11, 25), count=1)
+
+
+def test_friday_nine_stays_nine_across_both_clock_changes():
+    friday = Schedule(cron="0 9 * * fri", timezone="Europe/London")
+    spring = schedule.next_firings(friday, after=dt.datetime(2027, 3, 20, tzinfo=LONDON), count=2)
+    autumn = schedule.next_firings(friday, after=dt.datetime(2027, 10, 23, tzinfo=LONDON), count=2)
+    assert iso(spring) == ["2027-03-26T09:00:00+00:00", "2027-04-02T09:00:00+01:00"]
+    assert iso(autumn) == ["2027-10-29T09:00:00+01:00", "2027-11-05T09:00:00+00:00"]
+    # one week apart on the wall clock is 167 and 169 hours apart
+    assert spring[1].timestamp() - spring[0].timestamp() == 167 * 3600
+    assert autumn[1].timestamp() - autumn[0].timestamp() == 169 * 3600
+
+
+def test_a_time_inside_the_changed_hour_fires_once_each_week():
+    """01:30 does not exist on 28 March 2027 and happens twice on 31 October 2027 in London."""
+    sunday = Schedule(cron="30 1 * * sun", timezone="Europe/London")
+    spring = schedule.next_firings(sunday, after=dt.datetime(2027, 3, 20, tzinfo=LONDON), count=3)
+    autumn = schedule.next_firings(sunday, after=dt.datetime(2027, 10, 23, tzinfo=LONDON), count=3)
+    assert iso(spring) == ["2027-03-21T01:30:00+00:00", "2027-03-28T02:30:00+01:00", "2027-04-04T01:30:00+01:00"]
+    assert iso(autumn) == ["2027-10-24T01:30:00+01:00", "2027-10-31T01:30:00+01:00", "2027-11-07T01:30:00+00:00"]
+
+
+def test_the_issue_date_is_the_day_in_the_schedules_zone():
+    # 00:30 on a summer Friday in London is 23:30 on Thursday in UTC
+    at = dt.datetime(2027, 4, 1, 23, 30, tzinfo=dt.UTC)
+    assert schedule.issue_date(at, LONDON) == dt.date(2027, 4, 2)
+    assert schedule.issue_date(at, ZoneInfo("America/New_York")) == dt.date(2027, 4, 1)
+
+
+# what a firing does ------------------------------------------------------------------------------
+
+
+def test_firing_with_a_valid_issue_delivers_it_once(news, engine, smtp_server):
+    at = dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON)
+    result = fire(news, engine, smtp_server, at)
+    assert result.outcome == Outcome.SENT, result
+    assert result.date == dt.date(2026, 11, 27)
+    assert result.summary.finished
+    expected = recipients(engine, result.date)
+    assert expected and sorted(to_subscribers(smtp_server)) == sorted(expected)
+    subjects = {parsed(m.data)["Subject"] for m in smtp_server.messages}
+    assert subjects == {"Regional Improvement Weekly – Update No 119 – 27 November 2026"}
+    assert notices(smtp_server) == []
+
+    # The same firing again (a second scheduler, a restart): the ledger has it, nothing more is sent.
+    again = fire(news, engine, smtp_server, at)
+    assert again.outcome == Outcome.ALREADY_SENT
+    assert len(smtp_server.messages) == len(expected)
+
+
+def test_firing_without_an_issue_tells_the_editor_and_sends_nothing(news, engine, smtp_server):
+    result = fire(news, engine, smtp_server, dt.datetime(2026, 12, 4, 9, 0, tzinfo=LONDON))
+    assert result.outcome == Outcome.NO_ISSUE
+    assert result.told == EDITOR
+    assert to_subscribers(smtp_server) == []
+    assert ledger.get_send(engine, dt.date(2026, 12, 4)) is None
+    [notice] = notices(smtp_server)
+    assert notice["Subject"] == "Not sent: no issue for Friday 4 December 2026"
+    assert notice["From"].addresses[0].addr_spec == "updates@improvement.example.org"
+    body = notice.get_content()
+    assert "2026-12-04.yaml" in body and "newsletter send --date 2026-12-04" in body
+
+
+def test_firing_with_an_invalid_issue_names_the_error(news, engine, smtp_server):
+    date = dt.date(2026, 12, 4)
+    write_issue(news, date, networks=["qa-leads", "fostring"])
+    result = fire(news, engine, smtp_server, dt.datetime(2026, 12, 4, 9, 0, tzinfo=LONDON))
+    assert result.outcome == Outcome.INVALID
+    assert to_subscribers(smtp_server) == []
+    assert ledger.get_send(engine, date) is None
+    [notice] = notices(smtp_server)
+    assert notice["Subject"] == "Not sent: errors in the issue of Friday 4 December 2026"
+    body = notice.get_content()
+    assert "2026-12-04.yaml:8: networks[1]: unknown network 'fostring' (did you mean 'fostering'?)" in body
+
+
+def test_with_the_outbox_default_the_notice_lands_in_the_outbox(news, engine, tmp_path):
+    """No SMTP relay configured: the editor's notice is an .eml in the outbox, where `newsletter send` writes too."""
+    data = yaml.safe_load((news / "newsletter.yaml").read_text())
+    del data["reply_to"]  # then the sender's own address is told
+    (news / "newsletter.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    outbox = tmp_path / "outbox"
+    result = asyncio.run(schedule.fire(news, engine, OutboxTransport(outbox), signer=SIGNER,
+                                       at=dt.datetime(2026, 12, 4, 9, 0, tzinfo=LONDON)))
+    assert result.outcome == Outcome.NO_ISSUE
+    [eml] = outbox.glob("*.eml")
+    notice = parsed(eml.read_bytes())
+    assert notice["To"].addresses[0].addr_spec == "updates@improvement.example.org"
+    assert notice["Auto-Submitted"] == "auto-generated"
+
+
+def test_errors_in_another_file_block_the_send_as_newsletter_send_would(news, engine, smtp_server):
+    (news / "content" / "issues" / "2026-11-20.yaml").write_text("number: [\n")
+    result = fire(news, engine, smtp_server, dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON))
+    assert result.outcome == Outcome.INVALID
+    assert to_subscribers(smtp_server) == []
+    assert "2026-11-20.yaml" in notices(smtp_server)[0].get_content()
+
+
+def test_the_editor_is_told_when_newsletter_yaml_breaks_after_start(news, engine, smtp_server):
+    known, _ = load_newsletter(news)
+    (news / "newsletter.yaml").write_text((news / "newsletter.yaml").read_text().replace("name: Regional", "nme: Regional", 1))
+
+    async def go():
+        transport = SMTPTransport(smtp_server.url)
+        try:
+            return await schedule.fire(news, engine, transport, signer=SIGNER, known=known,
+                                       at=dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON))
+        finally:
+            await transport.close()
+
+    result = asyncio.run(go())
+    assert result.outcome == Outcome.INVALID and result.told == EDITOR
+    assert "newsletter.yaml" in notices(smtp_server)[0].get_content()
+    assert to_subscribers(smtp_server) == []
+
+
+def test_a_stopped_send_tells_the_editor(news, engine, smtp_server):
+    """The relay refusing everything pauses the send; the editor hears of it (through the same relay here: it takes notices)."""
+    smtp_server.handler.reply = lambda envelope: None if envelope.rcpt_tos == [EDITOR] else "451 4.3.0 try later"
+    from newsletter.delivery import DeliveryOptions
+
+    async def go():
+        transport = SMTPTransport(smtp_server.url)
+        try:
+            return await schedule.fire(news, engine, transport, signer=SIGNER, at=dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON),
+                                       send_options={"options": DeliveryOptions(pause_after_errors=3, retry_base=0.01)})
+        finally:
+            await transport.close()
+
+    result = asyncio.run(go())
+    assert result.outcome == Outcome.FAILED
+    assert "paused" in result.detail
+    [notice] = notices(smtp_server)
+    assert notice["Subject"] == "Send stopped: issue of 2026-11-27"
+
+
+# across the clock changes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("after, expected_date", [
+    (dt.datetime(2027, 3, 27, tzinfo=LONDON), dt.date(2027, 3, 28)),
+    (dt.datetime(2027, 10, 30, tzinfo=LONDON), dt.date(2027, 10, 31)),
+])
+def test_the_weeks_of_the_clock_changes_send_once(example_dir, engine, smtp_server, after, expected_date):
+    """A Sunday 01:30 schedule, driven by APScheduler's own trigger: the gap fires once, the repeated hour once."""
+    set_schedule(example_dir, "30 1 * * sun")
+    write_issue(example_dir, expected_date)
+    subscribe(engine, example_dir)
+    trigger = schedule.cron_trigger(load_newsletter(example_dir)[0].schedule)
+    firings, previous, now = [], None, after
+    while (at := trigger.get_next_fire_time(previous, now)).date() == expected_date:
+        firings.append(at)
+        previous = now = at
+    results = [fire(example_dir, engine, smtp_server, at) for at in firings]
+    outcomes = [r.outcome for r in results]
+    if expected_date.month == 3:
+        assert outcomes == [Outcome.SENT]
+        assert schedule.local(firings[0], LONDON).isoformat() == "2027-03-28T02:30:00+01:00"
+    else:
+        assert [schedule.local(at, LONDON).isoformat() for at in firings] == [
+            "2027-10-31T01:30:00+01:00", "2027-10-31T01:30:00+00:00"]
+        assert outcomes == [Outcome.SENT, Outcome.REPEAT]
+    assert {r.date for r in results} == {expected_date}
+    sent = to_subscribers(smtp_server)
+    assert sent and len(sent) == len(set(sent)) == len(recipients(engine, expected_date))
+    assert notices(smtp_server) == []
+
+
+# the scheduler: restarts, grace, two at once ----------------------------------------------------------------
+
+
+def runner_for(root: Path, engine: sa.Engine, smtp_server) -> schedule.Runner:
+    newsletter, _ = load_newsletter(root)
+    return schedule.Runner(root=root, engine=engine, open_transport=lambda: SMTPTransport(smtp_server.url),
+                           signer=SIGNER, newsletter=newsletter)
+
+
+def daily_at(root: Path, moment: dt.datetime) -> None:
+    """Schedule a daily firing at `moment`'s wall-clock minute in London."""
+    local = moment.astimezone(LONDON)
+    set_schedule(root, f"{local.minute} {local.hour} * * *")
+
+
+def stored_next_run(engine: sa.Engine) -> dt.datetime | None:
+    store = SQLAlchemyJobStore(engine=engine, tablename=schedule.JOBS_TABLE)
+    job = store.lookup_job(schedule.JOB_ID)
+    return job.next_run_time if job else None
+
+
+def pretend_down_since(engine: sa.Engine, missed: dt.datetime) -> None:
+    """Leave the job table as a scheduler that stopped before `missed` would: that firing still to run."""
+    store = SQLAlchemyJobStore(engine=engine, tablename=schedule.JOBS_TABLE)
+    job = store.lookup_job(schedule.JOB_ID)
+    job.next_run_time = missed
+    store.update_job(job)
+
+
+def missed_firing(root: Path, engine: sa.Engine, smtp_server, *, ago: dt.timedelta) -> tuple[dt.datetime, dt.date]:
+    """A daily schedule whose firing `ago` was missed while no scheduler ran; that day's issue written."""
+    missed = (dt.datetime.now(LONDON) - ago).replace(second=0, microsecond=0)
+    missed = schedule.local(missed, LONDON)
+    daily_at(root, missed)
+    date = schedule.issue_date(missed, LONDON)
+    write_issue(root, date)
+    first = schedule.start_scheduler(runner_for(root, engine, smtp_server))  # first start: records the job
+    first.shutdown()
+    assert stored_next_run(engine) > missed  # tomorrow's
+    pretend_down_since(engine, missed)
+    assert stored_next_run(engine) == missed
+    return missed, date
+
+
+def test_a_missed_firing_within_the_grace_period_runs_on_restart(news, engine, smtp_server):
+    missed, date = missed_firing(news, engine, smtp_server, ago=dt.timedelta(hours=1))
+    runner = runner_for(news, engine, smtp_server)
+    scheduler = schedule.start_scheduler(runner, grace=dt.timedelta(hours=6))
+    try:
+        [result] = runner.wait_for(1, timeout=30)
+    finally:
+        scheduler.shutdown()
+    assert result.outcome == Outcome.SENT, result
+    assert result.at == missed and result.date == date
+    assert sorted(to_subscribers(smtp_server)) == sorted(recipients(engine, date))
+    assert stored_next_run(engine) > dt.datetime.now(LONDON)  # and it will not run again
+
+
+def test_a_missed_firing_past_the_grace_period_is_not_sent_and_the_editor_is_told(news, engine, smtp_server):
+    missed, date = missed_firing(news, engine, smtp_server, ago=dt.timedelta(hours=3))
+    runner = runner_for(news, engine, smtp_server)
+    scheduler = schedule.start_scheduler(runner, grace=dt.timedelta(hours=2))
+    try:
+        [result] = runner.wait_for(1, timeout=30)
+    finally:
+        scheduler.shutdown()
+    assert result.outcome == Outcome.MISSED and result.at == missed
+    assert to_subscribers(smtp_server) == []
+    assert ledger.get_send(engine, date) is None
+    [notice] = notices(smtp_server)
+    assert "was missed" in notice["Subject"]
+    assert f"newsletter send --date {date}" in notice.get_content()
+    assert stored_next_run(engine) > dt.datetime.now(LONDON)
+
+
+def test_a_restart_keeps_the_next_firing_and_a_new_cron_reschedules(example_dir, engine, smtp_server):
+    set_schedule(example_dir, "0 9 * * fri")
+    scheduler = schedule.start_scheduler(runner_for(example_dir, engine, smtp_server))
+    scheduler.shutdown()
+    friday = stored_next_run(engine)
+    assert friday.astimezone(LONDON).strftime("%a %H:%M") == "Fri 09:00"
+    scheduler = schedule.start_scheduler(runner_for(example_dir, engine, smtp_server), grace=dt.timedelta(hours=1))
+    scheduler.shutdown()
+    assert stored_next_run(engine) == friday
+    set_schedule(example_dir, "0 8 * * tue")
+    scheduler = schedule.start_scheduler(runner_for(example_dir, engine, smtp_server))
+    scheduler.shutdown()
+    assert stored_next_run(engine).astimezone(LONDON).strftime("%a %H:%M") == "Tue 08:00"
+
+
+def test_no_schedule_in_newsletter_yaml_is_a_clear_error(example_dir, engine, smtp_server):
+    data = yaml.safe_load((example_dir / "newsletter.yaml").read_text())
+    del data["schedule"]
+    (example_dir / "newsletter.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    with pytest.raises(schedule.ConfigError, match="no schedule"):
+        schedule.start_scheduler(runner_for(example_dir, engine, smtp_server))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_schedulers_on_one_postgresql_database_send_once(example_dir, database_url, smtp_server, request):
+    """Two schedulers started by mistake, each with its own connections, catch up the same missed firing."""
+    engines = [open_store(database_url), open_store(database_url)]
+    request.addfinalizer(lambda: [e.dispose() for e in engines])
+    subscribe(engines[0], example_dir)
+    missed, date = missed_firing(example_dir, engines[0], smtp_server, ago=dt.timedelta(minutes=5))
+
+    runners = [runner_for(example_dir, e, smtp_server) for e in engines]
+    schedulers = []
+    starters = [threading.Thread(target=lambda r=r: schedulers.append(schedule.start_scheduler(r))) for r in runners]
+    for t in starters:
+        t.start()
+    for t in starters:
+        t.join()
+    try:
+        deadline = time.monotonic() + 30
+        while not any(r.results for r in runners) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)  # a second firing, if the other scheduler also caught it, has run or is running
+    finally:
+        for s in schedulers:
+            s.shutdown()  # waits for a firing in progress
+    outcomes = [r.outcome for runner in runners for r in runner.results]
+    assert Outcome.SENT in outcomes and set(outcomes) <= {Outcome.SENT, Outcome.ALREADY_SENT}
+    sent = to_subscribers(smtp_server)
+    assert sent and sorted(sent) == sorted(set(sent)) == sorted(recipients(engines[0], date))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_firings_at_once_on_postgresql_send_once(example_dir, database_url, smtp_server, request):
+    """The ledger guard itself, with both firings certainly running together (each with its own engine)."""
+    engines = [open_store(database_url), open_store(database_url)]
+    request.addfinalizer(lambda: [e.dispose() for e in engines])
+    subscribe(engines[0], example_dir)
+    at = dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def one(engine):
+        barrier.wait()
+        results.append(fire(example_dir, engine, smtp_server, at))
+
+    threads = [threading.Thread(target=one, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {r.outcome for r in results} <= {Outcome.SENT, Outcome.ALREADY_SENT}
+    sent = to_subscribers(smtp_server)
+    assert sent and sorted(sent) == sorted(set(sent)) == sorted(recipients(engines[0], at.date()))
+
+
+# the commands --------------------------------------------------------------------------------
+
+
+def test_schedule_next_prints_firings_and_whether_each_issue_passes_check(example_dir, capsys):
+    argv = ["schedule", "next", "--dir", str(example_dir), "--count", "4", "--after", "2026-11-19T12:00"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "2026-11-20T09:00:00+00:00  Fri  2026-11-20.yaml  ok",
+        "2026-11-27T09:00:00+00:00  Fri  2026-11-27.yaml  ok",
+        "2026-12-04T09:00:00+00:00  Fri  2026-12-04.yaml  no issue file (2026-12-04.yaml missing)",
+        "2026-12-11T09:00:00+00:00  Fri  2026-12-11.yaml  no issue file (2026-12-11.yaml missing)",
+    ]
+    # A draft with an error: it fails check, and it stops the other sends as it stops `newsletter send`.
+    write_issue(example_dir, dt.date(2026, 12, 11), networks=["nope"])
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3].startswith("2026-12-11T09:00:00+00:00  Fri  2026-12-11.yaml  1 error: ")
+    assert "2026-12-11.yaml:7: networks[0]: unknown network 'nope'" in lines[3]
+    assert "blocked by 1 error in other files: " in lines[0] and "2026-12-11.yaml:7" in lines[0]
+    assert "no issue file" in lines[2]
+
+
+def test_schedule_next_across_the_spring_change(example_dir, capsys):
+    assert main(["schedule", "next", "--dir", str(example_dir), "--count", "2", "--after", "2027-03-20T00:00:00+00:00"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["2027-03-26T09:00:00+00:00", "2027-04-02T09:00:00+01:00"]
+
+
+def test_schedule_next_bad_input_is_one_line(example_dir, capsys):
+    with pytest.raises(SystemExit):
+        main(["schedule", "next", "--dir", str(example_dir), "--after", "next friday"])
+    assert "is not an ISO date-time" in capsys.readouterr().err
+    data = yaml.safe_load((example_dir / "newsletter.yaml").read_text())
+    del data["schedule"]
+    (example_dir / "newsletter.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    assert main(["schedule", "next", "--dir", str(example_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no schedule" in err
+
+
+def test_schedule_run_refuses_smtp_without_a_secret_key(example_dir, monkeypatch, capsys):
+    monkeypatch.setenv("NEWSLETTER_SMTP_URL", "smtp://127.0.0.1:2525")
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
+    assert main(["schedule", "run", "--dir", str(example_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NEWSLETTER_SECRET_KEY is not set" in err
+    assert not (example_dir / "newsletter.db").exists()  # refused before anything was opened
