@@ -229,6 +229,7 @@ class _Run:
     async def _send_claims(self) -> None:
         while (claim := await self.queue.get()) is not None:
             if self.stop.is_set() or self.paused:
+                self.changed.set()  # the feeder may be waiting for this claim's outcome: there will be none
                 continue  # left claimed: released when the run ends
             outcome, bounced = await self._deliver(claim)
             future = asyncio.get_running_loop().create_future()

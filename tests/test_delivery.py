@@ -255,3 +255,33 @@ def test_send_to_chosen_networks_only(engine, folder, smtp_server):
 
     assert summary.networks == {"fostering"} and summary.tally.total == 1
     assert sorted(by_recipient(smtp_server)) == ["fay@example.org"]
+
+
+def test_a_stopped_send_gives_back_its_claims_and_the_next_run_finishes_it(engine, folder, smtp_server):
+    people = crowd(engine, folder, 40)
+    stopping: dict = {}
+    original = smtp_server.handler.handle_DATA
+
+    async def handle_DATA(server, session, envelope):  # asks the sender to stop (as Ctrl-C does) at the 10th message
+        answer = await original(server, session, envelope)
+        if len(smtp_server.messages) == 10:
+            stopping["loop"].call_soon_threadsafe(stopping["event"].set)
+        return answer
+
+    smtp_server.handler.handle_DATA = handle_DATA
+
+    async def interrupted():
+        stopping["loop"], stopping["event"] = asyncio.get_running_loop(), asyncio.Event()
+        transport = SMTPTransport(smtp_server.url, pool_size=4)
+        try:
+            return await delivery.send_issue(folder, engine, transport, signer=SIGNER, date=DATE, options=FAST, stop=stopping["event"])
+        finally:
+            await transport.close()
+
+    first = asyncio.run(interrupted())
+
+    assert not first.finished and 10 <= first.this_run["sent"] < 40
+    assert first.tally["sending"] == 0 and first.tally["sent"] == first.this_run["sent"] == len(smtp_server.messages)
+    second = send(folder, engine, smtp_server)
+    assert second.finished and second.this_run["sent"] == 40 - first.this_run["sent"]
+    assert Counter(to for m in smtp_server.messages for to in m.rcpt_tos) == Counter({p.email: 1 for p in people})
