@@ -468,6 +468,7 @@ def test_serve_refuses_to_start_without_a_secret_key(example_dir, monkeypatch, c
     assert main(["serve", "--dir", str(example_dir)]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "NEWSLETTER_SECRET_KEY" in err
+    assert not (example_dir / ".secret_key").exists()
 
 
 def serve_process(example_dir: Path, tmp_path: Path, *extra: str, secret: str | None):
@@ -516,25 +517,26 @@ def test_serve_signs_with_the_secret_key_and_says_where_the_archive_is(example_d
         known = load_folder(example_dir).newsletter.network_ids
         jo = subscribers.add(engine, "jo@example.org", networks=["send"], known_networks=known)
         good = Signer("a real secret").sign(jo.id, jo.email)
+        assert httpx.get(f"{base}/unsubscribe/{Signer('another key').sign(jo.id, jo.email)}").status_code == 400
         assert httpx.get(f"{base}/unsubscribe/{good}").status_code == 200
         assert httpx.post(f"{base}/unsubscribe/{good}", data=ONE_CLICK).status_code == 200
         assert subscribers.by_id(engine, jo.id).status == Status.UNSUBSCRIBED
-        from newsletter.cli.web import DEV_KEY
-
-        assert httpx.get(f"{base}/unsubscribe/{Signer(DEV_KEY).sign(jo.id, jo.email)}").status_code == 400
         engine.dispose()
     finally:
-        err = stop(process)
-    assert "archive at https://news.improvement.example.org/archive/" in err
-    assert good not in err  # the access log shows <token>, never the token
-    assert "/unsubscribe/<token>" in err
+        output = stop(process)
+    assert f"archive: https://news.improvement.example.org/archive/ (here: {base}/archive/)" in output
+    assert good not in output  # the access log shows <token>, never the token
+    assert "/unsubscribe/<token>" in output
+    assert not (example_dir / ".secret_key").exists()
 
-
-def test_serve_dev_runs_without_a_key_and_says_so(example_dir, tmp_path):
-    process, base, _ = serve_process(example_dir, tmp_path, "--dev", secret=None)
+def test_serve_dev_uses_the_development_key_of_send_and_says_so(example_dir, tmp_path):
+    process, base, database = serve_process(example_dir, tmp_path, "--dev", secret=None)
     try:
-        assert httpx.get(f"{base}/archive/").status_code == 200
+        key = (example_dir / ".secret_key").read_text().strip()  # what `newsletter send` signs the outbox's links with
+        engine = open_store(database)
+        jo = subscribers.add(engine, "jo@example.org", networks=["send"], known_networks=["send"])
+        assert httpx.get(f"{base}/unsubscribe/{Signer(key).sign(jo.id, jo.email)}").status_code == 200
+        engine.dispose()
     finally:
-        err = stop(process)
-    assert "development key" in err
-
+        output = stop(process)
+    assert "development key" in output

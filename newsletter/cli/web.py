@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from urllib.parse import urlsplit
 
-from ..errors import ConfigError
+from ..errors import ConfigError, display_path
 from ..folder import load_newsletter
 from ..links import archive_index_url
 from ..store import open_store
 from ..tokens import Signer
 from .common import add_dir, settings
-
-DEV_KEY = "newsletter-development-key-not-secret"
+from .delivery import DEV_KEY_FILE, secret_key
 
 
 def register(commands) -> None:
@@ -22,7 +22,7 @@ def register(commands) -> None:
     add_dir(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
-    p.add_argument("--dev", action="store_true", help="allow running without NEWSLETTER_SECRET_KEY (a fixed, public key)")
+    p.add_argument("--dev", action="store_true", help="without NEWSLETTER_SECRET_KEY, use the development key `send` keeps beside newsletter.yaml")
     p.set_defaults(run=serve)
 
 
@@ -32,17 +32,19 @@ def serve(args: argparse.Namespace) -> int:
     from ..web import RedactTokens, create_app
 
     config = settings()
-    secret = config.secret_key
-    if not secret:
-        if not args.dev:
-            raise ConfigError("NEWSLETTER_SECRET_KEY is not set: it signs the unsubscribe links (use --dev to try the server without one)")
-        secret = DEV_KEY
-        print("warning: --dev: tokens are signed with a fixed development key; links in real emails will not work", file=sys.stderr)
     newsletter, _ = load_newsletter(args.dir)
+    if not config.secret_key and not args.dev:
+        raise ConfigError("NEWSLETTER_SECRET_KEY is not set: it signs the unsubscribe links (use --dev to try the server without one)")
+    # --dev: the development key `newsletter send` made for the outbox, so the links in those emails work here
+    made_by_send = (args.dir / DEV_KEY_FILE).is_file()
+    secret = secret_key(config, args.dir, smtp=False)
+    if not config.secret_key and made_by_send:
+        print(f"note: --dev: tokens are checked with the development key in {display_path(args.dir / DEV_KEY_FILE)}", file=sys.stderr)
     engine = open_store(config.database_for(args.dir))
     app = create_app(args.dir, engine, Signer(secret))
-    print(f"Serving {newsletter.name}: archive at {archive_index_url(newsletter.public_url)}", file=sys.stderr)
-    print(f"Listening on http://{args.host}:{args.port} (put it behind the HTTPS proxy for {newsletter.public_url})", file=sys.stderr)
+    here = f"http://{args.host}:{args.port}{urlsplit(newsletter.public_url).path.rstrip('/')}"
+    print(f"Serving {newsletter.name} for {newsletter.public_url}", file=sys.stderr)
+    print(f"archive: {archive_index_url(newsletter.public_url)} (here: {archive_index_url(here)})", file=sys.stderr)
     logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(message)s")
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     try:
