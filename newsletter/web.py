@@ -183,11 +183,9 @@ def sent_issues(engine: sa.Engine) -> dict[dt.date, dt.datetime]:
 
     Read-only, here rather than in ledger.py because only the archive needs this view of it.
     """
-    started_at = sa.type_coerce(sends_table.c.started_at, sa.DateTime(timezone=True))
-    query = sa.select(sends_table.c.issue_date, started_at)
+    query = sa.select(sends_table.c.issue_date, sends_table.c.started_at)
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return {date: started if started.tzinfo else started.replace(tzinfo=dt.UTC) for date, started in rows}
+        return dict(conn.execute(query).tuples().all())
 
 
 @dataclass(frozen=True)
