@@ -185,7 +185,7 @@ def sent_issues(engine: sa.Engine) -> dict[dt.date, dt.datetime]:
     """
     query = sa.select(sends_table.c.issue_date, sends_table.c.started_at)
     with engine.connect() as conn:
-        return dict(conn.execute(query).tuples().all())
+        return dict(conn.execute(query).all())
 
 
 @dataclass(frozen=True)
