@@ -370,14 +370,17 @@ def create_app(root: Path, engine: sa.Engine, signer: Signer, *, rate_limit: int
         html = await run_in_threadpool(content.issue_html, date)
         return HTMLResponse(html, headers={"Content-Security-Policy": ISSUE_CSP})
 
-    async def feed(request: Request) -> Response:
-        folder, sent = await run_in_threadpool(sent_in_folder)
+    def feed_document() -> bytes:
+        folder, sent = sent_in_folder()
         base = folder.newsletter.public_url
         entries = []
         for date, started in sent:
             issue = assemble(folder, date)
             entries.append(FeedEntry(issue.subject, archive_url(base, date), started, issue.preheader))
-        return Response(atom_feed(folder.newsletter, entries), media_type="application/atom+xml")
+        return atom_feed(folder.newsletter, entries)
+
+    async def feed(request: Request) -> Response:
+        return Response(await run_in_threadpool(feed_document), media_type="application/atom+xml")
 
     # meetings, health, the stylesheet ------------------------------------------------------
 
