@@ -166,6 +166,7 @@ class Outcome(StrEnum):
     INVALID = "invalid"
     FAILED = "failed"  # the send started and stopped (paused, relay refused...)
     MISSED = "missed"  # the scheduler was down beyond the grace period
+    STOPPED = "stopped"  # the scheduler was stopped mid-send: its next start resumes it
     REPEAT = "repeat"  # the autumn's repeated hour: this wall time fired an hour ago
 
 
@@ -210,12 +211,15 @@ async def fire(
     at: dt.datetime,
     send_options: Mapping[str, Any] | None = None,
     known: Newsletter | None = None,
+    date: dt.date | None = None,
+    stop: asyncio.Event | None = None,
 ) -> FiringResult:
     """One firing due at `at`: send the issue dated that day, or tell the editor why not.
 
     `send_options` are send_issue's keywords as `newsletter send` passes them (options, dkim,
     bounce_address). `known` is the newsletter as the scheduler started with it, so the editor can
-    still be told when newsletter.yaml itself no longer loads.
+    still be told when newsletter.yaml itself no longer loads. `date` names the issue instead of
+    `at` (resuming an interrupted send); `stop` set ends the send early, cleanly, to be resumed.
     """
     root = Path(root)
     try:
@@ -227,10 +231,10 @@ async def fire(
             log.error("%s", result)
             return result
     zone = newsletter.schedule.zone if newsletter.schedule else ZoneInfo("UTC")
-    date = issue_date(at, zone)
     when = local(at, zone)
-    if repeated_hour(at, zone):
-        return _logged(FiringResult(at, date, Outcome.REPEAT, "this wall-clock time already fired an hour ago"))
+    if date is None and repeated_hour(at, zone):
+        return _logged(FiringResult(at, issue_date(at, zone), Outcome.REPEAT, "this wall-clock time already fired an hour ago"))
+    date = date or issue_date(at, zone)
     if already_sent(engine, date):
         return _logged(FiringResult(at, date, Outcome.ALREADY_SENT, "the ledger has this issue's send, finished"))
 
@@ -254,7 +258,8 @@ async def fire(
         return _logged(FiringResult(at, date, outcome, check.describe(), told=told), level=logging.ERROR)
 
     try:
-        summary = await delivery.send_issue(load_folder(root), engine, transport, signer=signer, date=date, **(send_options or {}))
+        summary = await delivery.send_issue(load_folder(root), engine, transport, signer=signer, date=date, stop=stop,
+                                            **(send_options or {}))
     except ContentError as exc:  # the folder changed between the check and the send
         told = await tell_editor(newsletter, transport, subject=f"Not sent: errors in the issue of {date}",
                                  text=f"Nothing was sent:\n{_problem_lines(exc.problems)}")
@@ -267,6 +272,9 @@ async def fire(
         told = await tell_editor(newsletter, transport, subject=f"Send stopped: issue of {date}", text=text)
         return _logged(FiringResult(at, date, Outcome.FAILED, str(exc), told=told), level=logging.ERROR)
     counts = ", ".join(f"{summary.this_run[k]} {k}" for k in ("sent", "failed", "suppressed", "deferred") if summary.this_run[k])
+    if not summary.finished and stop is not None and stop.is_set():
+        detail = f"{counts or 'nothing sent'}; stopped with the scheduler, its next start resumes the send"
+        return _logged(FiringResult(at, date, Outcome.STOPPED, detail, summary=summary), level=logging.WARNING)
     detail = f"{counts or 'nothing left to send'}; the send is {'finished' if summary.finished else 'not finished'}"
     return _logged(FiringResult(at, date, Outcome.SENT, detail, summary=summary))
 
@@ -326,12 +334,26 @@ class Runner:
     signer: Signer
     newsletter: Newsletter
     send_options: Mapping[str, Any] = field(default_factory=dict)  # send_issue's options, dkim, bounce_address
+    stopping: threading.Event = field(default_factory=threading.Event)  # set: a send in progress stops cleanly
     results: list[FiringResult] = field(default_factory=list)
     _done: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
-    def fire(self, at: dt.datetime) -> FiringResult:
-        return self._run(at, lambda transport: fire(
-            self.root, self.engine, transport, signer=self.signer, at=at, send_options=self.send_options, known=self.newsletter))
+    def fire(self, at: dt.datetime, *, date: dt.date | None = None) -> FiringResult:
+        async def work(transport: Transport) -> FiringResult:
+            stop = asyncio.Event()
+            watcher = asyncio.create_task(self._watch(stop))
+            try:
+                return await fire(self.root, self.engine, transport, signer=self.signer, at=at, date=date, stop=stop,
+                                  send_options=self.send_options, known=self.newsletter)
+            finally:
+                watcher.cancel()
+
+        return self._run(at, work)
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        while not self.stopping.is_set():
+            await asyncio.sleep(0.2)
+        stop.set()
 
     def missed(self, at: dt.datetime, late: dt.timedelta) -> FiringResult:
         return self._run(at, lambda transport: missed(
@@ -408,12 +430,22 @@ class FiringExecutor(BaseExecutor):
         for at in run_times:
             late = dt.datetime.now(dt.timezone.utc) - at
             if job.misfire_grace_time is not None and late > dt.timedelta(seconds=job.misfire_grace_time):
-                result = self.runner.missed(at, late)
+                self.runner.missed(at, late)
                 events.append(JobExecutionEvent(EVENT_JOB_MISSED, job.id, job._jobstore_alias, at))
             else:
                 result = self.runner.fire(at)
                 events.append(JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, job._jobstore_alias, at, retval=result))
         return events
+
+    def resume_unfinished(self, grace: dt.timedelta) -> None:
+        """Finish sends a stopped scheduler left half done, if they started within the grace period."""
+        for send in ledger.active_sends(self.runner.engine):
+            if ledger.now() - send.started_at <= grace:
+                log.info("resuming the unfinished send of the issue of %s", send.issue_date)
+                self._pool.submit(self.runner.fire, ledger.now(), date=send.issue_date)
+            else:
+                log.warning("the send of the issue of %s, started %s, is unfinished: `newsletter send --date %s` finishes it",
+                            send.issue_date, send.started_at.isoformat(timespec="minutes"), send.issue_date)
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait)
@@ -423,16 +455,18 @@ def start_scheduler(runner: Runner, *, grace: dt.timedelta = DEFAULT_GRACE) -> B
     """A running scheduler whose job lives in the runner's database, firing on newsletter.yaml's schedule.
 
     A job already in the table keeps its next run time, so a firing missed while no scheduler ran
-    is still due; only a changed cron or time zone reschedules it from now.
+    is still due; only a changed cron or time zone reschedules it from now. A send a stopped
+    scheduler left unfinished is resumed first.
     """
     schedule = runner.newsletter.schedule
     if schedule is None:
         raise ConfigError("newsletter.yaml has no schedule: add `schedule: {cron: \"0 9 * * fri\", timezone: Europe/London}`")
     store = SQLAlchemyJobStore(engine=runner.engine, tablename=JOBS_TABLE)
     _create_table(store)
+    executor = FiringExecutor(runner)
     scheduler = BackgroundScheduler(
         jobstores={"default": store},
-        executors={"default": FiringExecutor(runner)},
+        executors={"default": executor},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(grace.total_seconds())},
         timezone=schedule.zone,
     )
@@ -442,6 +476,7 @@ def start_scheduler(runner: Runner, *, grace: dt.timedelta = DEFAULT_GRACE) -> B
     except BaseException:
         scheduler.shutdown(wait=False)
         raise
+    executor.resume_unfinished(grace)
     scheduler.resume()
     job = scheduler.get_job(JOB_ID)
     log.info("scheduler started: %s in %s, next firing %s", schedule.cron, schedule.timezone,
@@ -485,4 +520,5 @@ def run(runner: Runner, *, grace: dt.timedelta = DEFAULT_GRACE, stop: threading.
         stop.wait()
     finally:
         log.info("scheduler stopping")
+        runner.stopping.set()
         scheduler.shutdown(wait=True)

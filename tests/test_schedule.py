@@ -367,6 +367,31 @@ def test_a_missed_firing_past_the_grace_period_is_not_sent_and_the_editor_is_tol
     assert stored_next_run(engine) > dt.datetime.now(LONDON)
 
 
+def test_a_send_stopped_with_the_scheduler_is_resumed_when_it_starts_again(news, engine, smtp_server, caplog):
+    runner = runner_for(news, engine, smtp_server)
+    runner.stopping.set()  # as on SIGTERM while the firing runs: the send stops at once, cleanly
+    stopped = runner.fire(dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON))
+    assert stopped.outcome == Outcome.STOPPED
+    assert to_subscribers(smtp_server) == [] and not schedule.already_sent(engine, dt.date(2026, 11, 27))
+    # An older unfinished send (started past the grace period) is left to the editor, with a log line.
+    ledger.create_send(engine, dt.date(2026, 11, 20), ["qa-leads"])
+    with engine.begin() as conn:
+        conn.execute(ledger.sends_table.update().where(ledger.sends_table.c.issue_date == dt.date(2026, 11, 20))
+                     .values(started_at=ledger.now() - dt.timedelta(hours=7)))
+
+    runner = runner_for(news, engine, smtp_server)
+    scheduler = schedule.start_scheduler(runner, grace=dt.timedelta(hours=6))
+    try:
+        [result] = runner.wait_for(1, timeout=30)
+    finally:
+        scheduler.shutdown()
+    assert result.outcome == Outcome.SENT and result.date == dt.date(2026, 11, 27)
+    assert schedule.already_sent(engine, dt.date(2026, 11, 27))
+    assert sorted(to_subscribers(smtp_server)) == sorted(recipients(engine, dt.date(2026, 11, 27)))
+    assert not schedule.already_sent(engine, dt.date(2026, 11, 20))
+    assert "newsletter send --date 2026-11-20" in caplog.text
+
+
 def test_a_restart_keeps_the_next_firing_and_a_new_cron_reschedules(example_dir, engine, smtp_server):
     set_schedule(example_dir, "0 9 * * fri")
     scheduler = schedule.start_scheduler(runner_for(example_dir, engine, smtp_server))
