@@ -336,14 +336,19 @@ def missed_firing(root: Path, engine: sa.Engine, smtp_server, *, ago: dt.timedel
     return missed, date
 
 
-def test_a_missed_firing_within_the_grace_period_runs_on_restart(news, engine, smtp_server):
-    missed, date = missed_firing(news, engine, smtp_server, ago=dt.timedelta(hours=1))
-    runner = runner_for(news, engine, smtp_server)
-    scheduler = schedule.start_scheduler(runner, grace=dt.timedelta(hours=6))
+def first_firing(runner: schedule.Runner, *, grace: dt.timedelta) -> schedule.FiringResult:
+    """Start a scheduler, wait for what it does first, stop it."""
+    scheduler = schedule.start_scheduler(runner, grace=grace)
     try:
         [result] = runner.wait_for(1, timeout=30)
     finally:
         scheduler.shutdown()
+    return result
+
+
+def test_a_missed_firing_within_the_grace_period_runs_on_restart(news, engine, smtp_server):
+    missed, date = missed_firing(news, engine, smtp_server, ago=dt.timedelta(hours=1))
+    result = first_firing(runner_for(news, engine, smtp_server), grace=dt.timedelta(hours=6))
     assert result.outcome == Outcome.SENT, result
     assert result.at == missed and result.date == date
     assert sorted(to_subscribers(smtp_server)) == sorted(recipients(engine, date))
@@ -352,12 +357,7 @@ def test_a_missed_firing_within_the_grace_period_runs_on_restart(news, engine, s
 
 def test_a_missed_firing_past_the_grace_period_is_not_sent_and_the_editor_is_told(news, engine, smtp_server):
     missed, date = missed_firing(news, engine, smtp_server, ago=dt.timedelta(hours=3))
-    runner = runner_for(news, engine, smtp_server)
-    scheduler = schedule.start_scheduler(runner, grace=dt.timedelta(hours=2))
-    try:
-        [result] = runner.wait_for(1, timeout=30)
-    finally:
-        scheduler.shutdown()
+    result = first_firing(runner_for(news, engine, smtp_server), grace=dt.timedelta(hours=2))
     assert result.outcome == Outcome.MISSED and result.at == missed
     assert to_subscribers(smtp_server) == []
     assert ledger.get_send(engine, date) is None
@@ -379,12 +379,7 @@ def test_a_send_stopped_with_the_scheduler_is_resumed_when_it_starts_again(news,
         conn.execute(ledger.sends_table.update().where(ledger.sends_table.c.issue_date == dt.date(2026, 11, 20))
                      .values(started_at=ledger.now() - dt.timedelta(hours=7)))
 
-    runner = runner_for(news, engine, smtp_server)
-    scheduler = schedule.start_scheduler(runner, grace=dt.timedelta(hours=6))
-    try:
-        [result] = runner.wait_for(1, timeout=30)
-    finally:
-        scheduler.shutdown()
+    result = first_firing(runner_for(news, engine, smtp_server), grace=dt.timedelta(hours=6))
     assert result.outcome == Outcome.SENT and result.date == dt.date(2026, 11, 27)
     assert schedule.already_sent(engine, dt.date(2026, 11, 27))
     assert sorted(to_subscribers(smtp_server)) == sorted(recipients(engine, dt.date(2026, 11, 27)))
