@@ -114,8 +114,14 @@ def _run_until_signalled(main, stop: asyncio.Event):
 
     async def runner():
         loop = asyncio.get_running_loop()
+
+        def stopping(sig: signal.Signals) -> None:
+            print("stopping after the messages in flight (again to quit at once)", file=sys.stderr)
+            stop.set()
+            loop.remove_signal_handler(sig)  # a second signal acts as usual
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stopping, sig)
         return await main
 
     return asyncio.run(runner())
