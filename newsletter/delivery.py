@@ -406,7 +406,11 @@ async def work(
             continue
         log(f"sending the issue of {send.issue_date}")
         run = _Run(engine, send, transport, Variants(issue, signer, dkim, bounce_address), options, worker=worker, stop=stop, progress=None)
-        await run()
+        try:
+            await run()
+        except sa.exc.DBAPIError as exc:  # the database went away: our claims lapse with their lease; try again
+            log(f"database error, retrying in a while: {exc.orig}")
+            await _sleep(stop, max(options.poll, 5))
         total.update(run.counts)
         log(f"the issue of {send.issue_date}: " + (f"paused: {run.paused}" if run.paused else _counts(run.counts)))
     return total

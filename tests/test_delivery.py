@@ -14,11 +14,11 @@ import pytest
 
 from newsletter import delivery, ledger, subscribers
 from newsletter.delivery import DeliveryOptions
-from newsletter.errors import SendPaused
+from newsletter.errors import SendPaused, SubscriberError
 from newsletter.folder import load_folder
 from newsletter.store import open_store
 from newsletter.tokens import Signer
-from newsletter.transports import SMTPTransport
+from newsletter.transports import MemoryTransport, SMTPTransport
 
 DATE = dt.date(2026, 11, 27)
 SIGNER = Signer("test-secret")
@@ -285,3 +285,17 @@ def test_a_stopped_send_gives_back_its_claims_and_the_next_run_finishes_it(engin
     second = send(folder, engine, smtp_server)
     assert second.finished and second.this_run["sent"] == 40 - first.this_run["sent"]
     assert Counter(to for m in smtp_server.messages for to in m.rcpt_tos) == Counter({p.email: 1 for p in people})
+
+
+def test_backoff_doubles_with_jitter_up_to_a_ceiling():
+    options = DeliveryOptions(retry_base=2.0, retry_max=60.0)
+    for attempts, ceiling in [(1, 2.0), (2, 4.0), (3, 8.0), (10, 60.0)]:
+        delays = [options.backoff(attempts) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(set(delays)) > 100  # jittered: retries do not arrive together
+
+
+def test_a_network_the_issue_does_not_go_to_is_refused(engine, folder):
+    with pytest.raises(SubscriberError, match="does not go to nowhere"):
+        asyncio.run(delivery.send_issue(folder, engine, MemoryTransport(), signer=SIGNER, date=DATE, networks=["nowhere"]))
+    assert ledger.get_send(engine, DATE) is None
