@@ -39,7 +39,7 @@ def check(folder: Folder, *, date: dt.date | None = None) -> list[Problem]:
         if meeting.location and re.match(r"https?://", meeting.location, flags=re.I):
             warn.link(source, ("meetings", j, "location"), None, meeting.location)
     for k, resource in enumerate(issue.resources):
-        warn.link(source, ("resources", k, "url"), None, resource.url)
+        warn.link(source, ("resources", k), resource.title, resource.url)
     standing = folder.newsletter_source
     warn.markdown(standing, ("footer",), folder.newsletter.footer)
     warn.link(standing, ("public_url",), None, folder.newsletter.public_url)

@@ -40,7 +40,7 @@ def render(issue: AssembledIssue, *, templates: Path | None = None, personal: bo
     environment = _environment(folder)
     html = compile_mjml(_fill(environment, HTML_TEMPLATE, context), name=str(folder / HTML_TEMPLATE))
     html = inline_css(html, css=stylesheet(folder))
-    text = tidy_text(_fill(environment, TEXT_TEMPLATE, context))
+    text = _tidy_text(_fill(environment, TEXT_TEMPLATE, context))
     return Rendered(issue.subject, issue.preheader, html, text)
 
 
@@ -100,7 +100,7 @@ _STYLE_TAG = re.compile(r"<style(?![^>]*data-premailer)([\s>])")
 _QUIET = logging.NullHandler()  # cssutils reports every mso-* property it does not know
 
 
-def tidy_text(text: str) -> str:
+def _tidy_text(text: str) -> str:
     """At most one blank line in a row, no trailing spaces, one final newline."""
     text = re.sub(r"[ \t]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
@@ -123,9 +123,8 @@ def _environment(templates: Path) -> jinja2.Environment:
     env.filters.update(
         markdown=markup.to_html,
         markdown_text=markup.to_text,
-        long_date=long_date,
+        long_date=_long_date,
         short_date=lambda d: f"{d.day} {d:%B %Y}",
-        wrap=lambda text, indent="": "\n".join(markup.wrap(text, first=indent, rest=indent, width=markup.WIDTH)),
         underline=lambda text, char="=": char * len(text),
         breakable=lambda address: Markup("<wbr>@").join(str(address).split("@")),  # wrap before the domain
     )
@@ -143,7 +142,7 @@ def _fill(environment: jinja2.Environment, name: str, context: dict) -> str:
         raise ContentError([Problem(Path(environment.loader.searchpath[0]) / name, None, "", f"template: {exc.message}")]) from None
 
 
-def long_date(date: dt.date) -> str:
+def _long_date(date: dt.date) -> str:
     return f"{date:%A} {date.day} {date:%B %Y}"
 
 
@@ -170,7 +169,7 @@ def _context(issue: AssembledIssue, *, personal: bool) -> dict:
                 "contact": contacts.get(m.contact) if m.contact else None,
                 "ics_url": links.meeting_ics_url(base, m),
                 "online": bool(m.location and re.match(r"https?://", m.location)),
-                "day": long_date(m.date),
+                "day": _long_date(m.date),
                 "times": f"{m.start}–{m.end}" if m.start and m.end else (m.start or ""),
             }
             for m in issue.meetings

@@ -38,7 +38,7 @@ ISSUE = textwrap.dedent(
         date: 2027-02-02
         location: http://meet.example.org/fostering
     resources:
-      - title: A guide
+      - title: Read more
         publisher: Someone
         url: http://example.org/guide
     """
@@ -78,6 +78,7 @@ def test_meeting_without_contact(example_dir):
 
 def test_link_text_that_says_nothing(example_dir):
     found = by_line(check(write_issue(example_dir)))
+    assert (31, "resources[0]", "link text 'Read more' says nothing: name what it leads to") in found
     assert (19, "items[1].links[0]", "link text 'Click here' says nothing: name what it leads to") in found
     # inside a `|` block the warning points at the line of the link itself
     assert (15, "items[1].update", "link text 'here' says nothing: name what it leads to") in found
@@ -96,7 +97,7 @@ def test_links_that_are_not_https(example_dir):
         ("items[1].update", "http://example.org/plain"),
         ("items[1].links[2]", "http://example.org/old"),
         ("meetings[0].location", "http://meet.example.org/fostering"),
-        ("resources[0].url", "http://example.org/guide"),
+        ("resources[0]", "http://example.org/guide"),
     }
 
 

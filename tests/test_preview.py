@@ -7,7 +7,6 @@ import time
 from contextlib import contextmanager
 
 import httpx
-import pytest
 import uvicorn
 
 from newsletter import tokens
@@ -130,7 +129,6 @@ def test_event_stream_says_reload_at_once_when_the_page_is_stale(example_dir):
     assert "event: reload\n" in response.text
 
 
-@pytest.mark.slow
 def test_live_reload_when_a_content_file_changes(example_dir):
     app = create_preview_app(example_dir)
     issue = example_dir / "content" / "issues" / "2026-11-27.yaml"
