@@ -61,13 +61,21 @@ def secret_key(config: Settings, root: Path, *, smtp: bool) -> str:
     if smtp:
         raise ConfigError("NEWSLETTER_SECRET_KEY is not set: it signs the unsubscribe links, so mail cannot go out without it")
     path = Path(root) / DEV_KEY_FILE
-    if path.is_file():
-        return path.read_text().strip()
-    key = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(key + "\n")
-    print(f"note: no NEWSLETTER_SECRET_KEY set: generated a development key in {display_path(path)}", file=sys.stderr)
+    if not path.exists():
+        # Written whole under another name, then linked into place: a concurrent run never reads half a key.
+        draft = path.with_name(f"{DEV_KEY_FILE}.{os.getpid()}.tmp")
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+            file.write(secrets.token_urlsafe(32) + "\n")
+        try:
+            os.link(draft, path)
+            print(f"note: no NEWSLETTER_SECRET_KEY set: generated a development key in {display_path(path)}", file=sys.stderr)
+        except FileExistsError:
+            pass  # another run made it first: use theirs
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ConfigError(f"{display_path(path)} is empty: delete it to get a new development key")
     return key
 
 
