@@ -474,7 +474,7 @@ async def rehearse(
     per_network: Counter = Counter()
     per_variant: Counter = Counter()
     sizes: dict = {}
-    for subscriber in await asyncio.to_thread(lambda: list(subscribers.recipients(engine, chosen))):
+    for subscriber in subscribers.recipients(engine, chosen):  # streamed by pages; a dry run may block the loop
         variant = subscriber.networks & chosen
         per_variant[variant] += 1
         per_network.update(variant)
