@@ -172,6 +172,15 @@ def test_variant_leaves_out_items_for_other_networks(issue):
     assert "Preventing exploitation outside the home" not in out.text
 
 
+def test_a_reader_with_no_items_this_week_gets_no_empty_section(example_dir):
+    path = example_dir / "content" / "issues" / "2026-11-27.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("against the new definition.\n    links:", "against the new definition.\n    networks: [send]\n    links:"))
+    out = render(assemble(load_folder(example_dir)).variant({"fostering"}))
+    assert "This week’s updates" not in out.html and "THIS WEEK'S UPDATES" not in out.text
+    assert "Reminders from previous weeks" in out.html and "Fostering Network" in out.text
+
+
 def test_example_is_well_under_the_clipping_budget(email):
     assert len(email.html.encode()) < 90_000
 
