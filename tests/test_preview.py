@@ -1,4 +1,5 @@
 import asyncio
+import datetime as dt
 import html
 import re
 import shutil
@@ -78,6 +79,9 @@ def test_preview_is_the_web_version_without_tokens(example_dir):
 
 
 def test_date_switcher(example_dir):
+    older = create_preview_app(example_dir, date=dt.date(2026, 11, 20))
+    assert '<option value="2026-11-20" selected>' in get(older, "/").text
+    assert "Update No 118" in get(older, "/email.html").text
     app = create_preview_app(example_dir)
     assert "Update No 118" in get(app, "/email.html?date=2026-11-20").text
     assert '<option value="2026-11-20" selected>' in get(app, "/?date=2026-11-20").text
