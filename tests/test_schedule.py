@@ -440,6 +440,32 @@ def test_two_schedulers_on_one_postgresql_database_send_once(example_dir, databa
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_schedulers_starting_together_on_a_fresh_database_agree_on_one_job(example_dir, database_url, smtp_server, request):
+    engines = [open_store(database_url), open_store(database_url)]
+    request.addfinalizer(lambda: [e.dispose() for e in engines])
+    barrier = threading.Barrier(2)
+    schedulers, errors = [], []
+
+    def start(engine):
+        barrier.wait()
+        try:
+            schedulers.append(schedule.start_scheduler(runner_for(example_dir, engine, smtp_server)))
+        except Exception as exc:  # reported below, with the other thread's result
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in schedulers:
+        s.shutdown()
+    assert errors == [] and len(schedulers) == 2
+    with engines[0].connect() as conn:
+        assert conn.execute(sa.text(f"SELECT id FROM {schedule.JOBS_TABLE}")).scalars().all() == [schedule.JOB_ID]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_firings_at_once_on_postgresql_send_once(example_dir, database_url, smtp_server, request):
     """The ledger guard itself, with both firings certainly running together (each with its own engine)."""
     engines = [open_store(database_url), open_store(database_url)]
