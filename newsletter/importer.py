@@ -76,6 +76,8 @@ def _header(path: Path, cells: list[str]) -> list[str]:
     names = [c.strip().lower() for c in cells]
     problems = []
     for name in names:
+        if not name:
+            continue  # spreadsheets write empty columns after the last one used; their cells must be empty
         if name not in COLUMNS:
             close = difflib.get_close_matches(name, COLUMNS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (expected {', '.join(COLUMNS)})"
@@ -137,7 +139,10 @@ def _records(path: Path, file: TextIO, known: frozenset[str], smtputf8: bool) ->
 def _record(line: int, columns: list[str], cells: list[str], known: frozenset[str], smtputf8: bool) -> Record:
     if len(cells) > len(columns):
         raise SubscriberError(f"{len(cells)} fields but the header has {len(columns)} (an unquoted comma?)")
-    row = dict(zip(columns, cells + [""] * (len(columns) - len(cells))))
+    cells = cells + [""] * (len(columns) - len(cells))
+    if any(cell.strip() for name, cell in zip(columns, cells) if not name):
+        raise SubscriberError("a value in a column that has no name in the header")
+    row = dict(zip(columns, cells))
     fields = {c: check_text(row[c], what=c) for c in ("name", "organisation") if c in row}
     email, key = normalize_address(check_text(row["email"], what="email address") or "", smtputf8=smtputf8)
     networks = check_networks((check_text(row["networks"], what="networks") or "").split(";"), known_networks=known)

@@ -106,6 +106,11 @@ def test_non_ascii_local_part_is_accepted_when_the_relay_has_smtputf8(engine, cs
     assert report.added == 1 and report.rejected == []
 
 
+def test_empty_columns_after_the_last_are_ignored(engine, csv_file):
+    report = run(engine, csv_file(HEADER + ",,\r\na@example.org,A,,send,,\r\nb@example.org,B,,send,,oops\r\n"))
+    assert report.added == 1 and report.rejected == [(3, "a value in a column that has no name in the header")]
+
+
 def test_dry_run_counts_but_writes_nothing(engine, csv_file):
     run(engine, csv_file(HEADER + "\na@example.org,A,,send\n"))
     path = csv_file(HEADER + "\na@example.org,A2,,send\nb@example.org,B,,send\nbad,X,,send\n", "second.csv")
