@@ -31,7 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from . import delivery, ledger
-from .assembly import assemble
+from .checks import check
 from .content import Newsletter, Schedule
 from .delivery import Transport
 from .errors import ConfigError, ContentError, NewsletterError, Problem
@@ -94,7 +94,7 @@ def issue_date(at: dt.datetime, zone: ZoneInfo) -> dt.date:
 class IssueCheck:
     """Whether the issue file of `date` exists and passes `check`: `problems` in the file, `elsewhere` in others.
 
-    An error anywhere in the folder stops a send, as it stops `newsletter send`.
+    An error anywhere in the folder stops a send, as it stops `newsletter send`; `warnings` do not.
     """
 
     date: dt.date
@@ -102,6 +102,7 @@ class IssueCheck:
     exists: bool
     problems: tuple[Problem, ...] = ()
     elsewhere: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -114,6 +115,8 @@ class IssueCheck:
             return f"{_errors(self.problems)} {self.problems[0]}"
         if self.elsewhere:
             return f"blocked by {_errors(self.elsewhere)[:-1]} in other files: {self.elsewhere[0]}"
+        if self.warnings:
+            return f"ok, {len(self.warnings)} warning{'s' if len(self.warnings) > 1 else ''} (newsletter check --date {self.date})"
         return "ok"
 
 
@@ -130,7 +133,7 @@ def _issue_path(root: Path, date: dt.date) -> Path:
 
 
 def check_issues(root: Path | str, dates: Iterable[dt.date]) -> list[IssueCheck]:
-    """Check the issue of each date as a firing would: the whole folder must load and the issue assemble."""
+    """Check the issue of each date as `newsletter check` would; a firing sends only an issue that passes."""
     root = Path(root)
     try:
         folder: Folder | None = load_folder(root)
@@ -148,11 +151,11 @@ def check_issues(root: Path | str, dates: Iterable[dt.date]) -> list[IssueCheck]
             checks.append(IssueCheck(date, path, True, own, tuple(p for p in folder_problems if p not in own)))
             continue
         try:
-            assemble(folder, date)
+            warnings = tuple(check(folder, date=date))
         except NewsletterError as exc:
             checks.append(IssueCheck(date, path, True, (Problem(path, None, "", str(exc)),)))
             continue
-        checks.append(IssueCheck(date, path, True))
+        checks.append(IssueCheck(date, path, True, warnings=warnings))
     return checks
 
 

@@ -537,3 +537,12 @@ def test_schedule_run_refuses_smtp_without_a_secret_key(example_dir, monkeypatch
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "NEWSLETTER_SECRET_KEY is not set" in err
     assert not (example_dir / "newsletter.db").exists()  # refused before anything was opened
+
+
+def test_schedule_next_counts_checks_warnings_which_do_not_stop_a_send(example_dir, capsys):
+    write_issue(example_dir, dt.date(2026, 12, 4))  # no action, no links: valid, with a warning
+    assert main(["schedule", "next", "--dir", str(example_dir), "--count", "1", "--after", "2026-12-01T00:00"]) == 0
+    out = capsys.readouterr().out
+    assert out == "2026-12-04T09:00:00+00:00  Fri  2026-12-04.yaml  ok, 1 warning (newsletter check --date 2026-12-04)\n"
+    [ready] = schedule.check_issues(example_dir, [dt.date(2026, 12, 4)])
+    assert ready.ok and "no action" in str(ready.warnings[0])
