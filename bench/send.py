@@ -258,7 +258,7 @@ def main() -> None:
     naive_sample = 50 if args.quick else 200
     memory_counts = (1_000, 10_000) if args.quick else (1_000, 100_000)
 
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; sink: aiosmtpd in its own process, counting only")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; sink: aiosmtpd in its own process, counting only")
     folder, issue = example()
     started = time.perf_counter()
     rendered = render(issue)
@@ -310,7 +310,7 @@ def main() -> None:
         print(f"ratio {memory_counts[1]:,} / {memory_counts[0]:,}: {high / low:.2f} (target: nearly 1)")
 
         expected = 4 * sample + naive_sample + 2 * count + sum(memory_counts)  # (a) four times, (b), (c) twice, memory
-        print(f"\nthe sink counted {sink.count.value:,} messages (expected {expected:,})")
+        print(f"\nthe sink counted {sink.count.value:,} messages (expected {expected:,}); load average now {os.getloadavg()[0]:.1f}")
     finally:
         sink.close()
 
