@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import datetime as dt
 import multiprocessing
 import os
 import resource

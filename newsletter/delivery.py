@@ -28,7 +28,7 @@ from .errors import DeliveryError, NewsletterError, NotFound, PermanentDeliveryE
 from .folder import Folder, load_folder
 from .ledger import Claim, Outcome, Send, State
 from .message import Composer, Outgoing
-from .render import render
+from .render import render, templates_for
 from .tokens import Signer
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class Variants:
     signer: Signer
     dkim: DKIMKey | None = None
     bounce_address: str | None = None
+    templates: Path | None = None  # the folder's own templates/email, if any
     _cache: dict = field(default_factory=dict, compare=False)
 
     def composer(self, networks: frozenset[str]) -> Composer:
@@ -88,7 +89,7 @@ class Variants:
         if found is None:
             found = self._cache[networks] = Composer(
                 self.issue.newsletter,
-                render(self.issue.variant(networks)),
+                render(self.issue.variant(networks), templates=self.templates),
                 issue_date=self.issue.date,
                 signer=self.signer,
                 dkim=self.dkim,
@@ -195,7 +196,8 @@ class _Run:
                 continue
             if self.held:
                 self.changed.clear()
-                await self.changed.wait()
+                if self.failure is None:  # a sender may have died while we were claiming
+                    await self.changed.wait()
                 continue
             # Nothing held and nothing due: finished, or waiting on retries and other processes' claims.
             if await self.db(ledger.finish, self.send.id) or await self._paused_elsewhere():
@@ -239,10 +241,9 @@ class _Run:
 
     async def _deliver(self, claim: Claim) -> tuple[Outcome, bool]:
         attempts = claim.attempts + 1
+        composer = self.variants.composer(claim.networks)  # a broken template stops the send; nobody is failed for it
         try:
-            message = self.variants.composer(claim.networks).message(
-                subscriber_id=claim.subscriber_id, email=claim.email, name=claim.name
-            )
+            message = composer.message(subscriber_id=claim.subscriber_id, email=claim.email, name=claim.name)
         except NewsletterError as exc:  # an address or name that can never make a valid message
             return Outcome(claim.delivery_id, State.FAILED, attempts, f"cannot build the message: {exc}"), False
         try:
@@ -355,7 +356,7 @@ async def send_issue(
         engine,
         send,
         transport,
-        Variants(issue, signer, dkim, bounce_address),
+        Variants(issue, signer, dkim, bounce_address, templates_for(folder.root)),
         options,
         worker=ledger.worker_id(),
         stop=stop or asyncio.Event(),
@@ -405,7 +406,8 @@ async def work(
             await _sleep(stop, max(options.poll, 30))
             continue
         log(f"sending the issue of {send.issue_date}")
-        run = _Run(engine, send, transport, Variants(issue, signer, dkim, bounce_address), options, worker=worker, stop=stop, progress=None)
+        variants = Variants(issue, signer, dkim, bounce_address, templates_for(root))
+        run = _Run(engine, send, transport, variants, options, worker=worker, stop=stop, progress=None)
         try:
             await run()
         except sa.exc.DBAPIError as exc:  # the database went away: our claims lapse with their lease; try again
@@ -433,7 +435,7 @@ async def send_test(
     issue = assemble(folder, date)
     composer = Composer(
         issue.newsletter,
-        render(issue.variant(issue.newsletter.network_ids)),
+        render(issue.variant(issue.newsletter.network_ids), templates=templates_for(folder.root)),
         issue_date=issue.date,
         signer=signer,
         dkim=dkim,
@@ -470,7 +472,7 @@ async def rehearse(
     """A dry run: count today's recipients and build one message per variant for `transport`; nothing is recorded."""
     issue = assemble(folder, date)
     chosen = issue_networks(issue, networks)
-    variants = Variants(issue, signer, dkim)
+    variants = Variants(issue, signer, dkim, templates=templates_for(folder.root))
     per_network: Counter = Counter()
     per_variant: Counter = Counter()
     sizes: dict = {}

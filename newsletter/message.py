@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from . import links
 from .content import Newsletter
-from .errors import UnsafeHeaderValue
+from .errors import ConfigError, UnsafeHeaderValue
 from .tokens import PLACEHOLDER, Signer
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ class Composer:
         unsubscribe = links.unsubscribe_url(newsletter.public_url, PLACEHOLDER)
         for part in ("html", "text"):
             if unsubscribe not in getattr(rendered, part):
-                raise ValueError(f"the rendered {part} has no unsubscribe link {unsubscribe}: cannot send it")
+                raise ConfigError(f"the email template's {part} part has no unsubscribe link ({unsubscribe}): cannot send it")
 
         content_type, body = _multipart(rendered.text, rendered.html)
         # The body split at each placeholder: a recipient's body is token.join(self._body).

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import threading
+import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +68,39 @@ def database_url(request, tmp_path: Path) -> str:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
     return f"{base}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def engine(database_url):
+    """The store on `database_url`, migrated."""
+    from newsletter.store import open_store
+
+    engine = open_store(database_url)
+    yield engine
+    engine.dispose()
+
+
+# HTTP ----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def served(app, **options):
+    """`app` on a real uvicorn server on 127.0.0.1 in a thread; yields its base URL."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", timeout_graceful_shutdown=1, **options)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 # SMTP ----------------------------------------------------------------------------------------

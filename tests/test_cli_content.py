@@ -152,7 +152,7 @@ def test_preview_refuses_a_busy_port(capsys, example_dir):
 def test_preview_command_serves_on_localhost(example_dir):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from newsletter.cli import main; sys.exit(main())", "preview", "--dir", str(example_dir), "--port", str(port)],
+        [sys.executable, "-m", "newsletter", "preview", "--dir", str(example_dir), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "error"},
     )
     try:

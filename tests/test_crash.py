@@ -19,7 +19,7 @@ from newsletter.store import open_store
 
 POOL = 4
 RECIPIENTS = 200
-CLI = [sys.executable, "-c", "import sys; from newsletter.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-m", "newsletter"]
 
 
 def write_subscribers(root, count: int) -> None:

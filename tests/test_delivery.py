@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email
+import shutil
 import threading
 import zlib
 from collections import Counter
@@ -14,9 +15,8 @@ import pytest
 
 from newsletter import delivery, ledger, subscribers
 from newsletter.delivery import DeliveryOptions
-from newsletter.errors import SendPaused, SubscriberError
+from newsletter.errors import ConfigError, SendPaused, SubscriberError
 from newsletter.folder import load_folder
-from newsletter.store import open_store
 from newsletter.tokens import Signer
 from newsletter.transports import MemoryTransport, SMTPTransport
 
@@ -24,13 +24,6 @@ DATE = dt.date(2026, 11, 27)
 SIGNER = Signer("test-secret")
 QA_ONLY_ITEM = "Preventing exploitation outside the home"  # the issue's item for ad-safeguarding and qa-leads
 FAST = DeliveryOptions(concurrency=4, retry_base=0.05, max_attempts=4, pause_after_errors=1000, poll=0.05)
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = open_store(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
@@ -299,3 +292,35 @@ def test_a_network_the_issue_does_not_go_to_is_refused(engine, folder):
     with pytest.raises(SubscriberError, match="does not go to nowhere"):
         asyncio.run(delivery.send_issue(folder, engine, MemoryTransport(), signer=SIGNER, date=DATE, networks=["nowhere"]))
     assert ledger.get_send(engine, DATE) is None
+
+
+def own_templates(example_dir, change) -> None:
+    """Give the folder its own templates/email: the defaults with `change(text_template)` applied."""
+    from newsletter.render import TEMPLATES
+
+    target = example_dir / "templates" / "email"
+    shutil.copytree(TEMPLATES, target)
+    text = target / "issue.txt.j2"
+    text.write_text(change(text.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_folder_s_own_templates_are_sent(example_dir, engine, smtp_server):
+    own_templates(example_dir, lambda t: "Our own words.\n" + t)
+    folder = load_folder(example_dir)
+    add(engine, folder, "jo@example.org", "fostering")
+    send(folder, engine, smtp_server)
+    (received,) = smtp_server.messages
+    assert parsed(received).get_body(("plain",)).get_content().startswith("Our own words.")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_template_without_unsubscribe_link_stops_the_send_and_fails_nobody(example_dir, engine, smtp_server):
+    own_templates(example_dir, lambda t: t.replace("Unsubscribe: {{ unsubscribe_url }}", ""))
+    folder = load_folder(example_dir)
+    for i in range(3):
+        add(engine, folder, f"reader{i}@example.org", "fostering")
+    with pytest.raises(ConfigError, match="text part has no unsubscribe link"):
+        send(folder, engine, smtp_server)
+    assert smtp_server.messages == []
+    assert {r["state"] for r in rows(engine).values()} <= {"queued", "sending"}

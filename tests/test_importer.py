@@ -18,13 +18,6 @@ HEADER = "email,name,organisation,networks"
 
 
 @pytest.fixture
-def engine(database_url):
-    engine = open_store(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def csv_file(tmp_path):
     """Write a CSV from text (or bytes) exactly as given, and return its path."""
 

@@ -14,18 +14,10 @@ import sqlalchemy as sa
 from newsletter import ledger, subscribers
 from newsletter.errors import NotFound, SendConflict
 from newsletter.ledger import Outcome, State
-from newsletter.store import open_store
 
 DATE = dt.date(2026, 11, 27)
 NETWORKS = ["fostering", "qa-leads", "send"]
 LEASE = dt.timedelta(seconds=60)
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = open_store(database_url)
-    yield engine
-    engine.dispose()
 
 
 def people(engine, count: int) -> list[subscribers.Subscriber]:

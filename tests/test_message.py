@@ -194,7 +194,7 @@ def test_a_subject_with_a_line_break_is_refused_when_composing(newsletter):
 def test_a_render_without_the_unsubscribe_link_is_refused(newsletter):
     content = rendered(newsletter)
     content.html = content.html.replace(PLACEHOLDER, "x" * TOKEN_LENGTH)
-    with pytest.raises(ValueError, match="html has no unsubscribe link"):
+    with pytest.raises(ValueError, match="html part has no unsubscribe link"):
         composer(newsletter, rendered=content)
 
 

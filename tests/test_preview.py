@@ -5,16 +5,14 @@ import re
 import shutil
 import threading
 import time
-from contextlib import contextmanager
 
 import httpx
-import uvicorn
 
 from newsletter import tokens
 from newsletter.preview import create_preview_app
 from newsletter.render import TEMPLATES
 
-from conftest import free_port
+from conftest import served
 
 
 def get(app, path: str) -> httpx.Response:
@@ -23,23 +21,6 @@ def get(app, path: str) -> httpx.Response:
             return await client.get(path)
 
     return asyncio.run(fetch())
-
-
-@contextmanager
-def served(app):
-    """The app on a real uvicorn server on 127.0.0.1, lifespan (and so the file watcher) running."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "preview server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def fingerprint(page: str) -> str:

@@ -80,13 +80,6 @@ def notices(smtp_server) -> list[email.message.EmailMessage]:
 
 
 @pytest.fixture
-def engine(database_url):
-    engine = open_store(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def news(example_dir: Path, engine) -> Path:
     subscribe(engine, example_dir)
     return example_dir

@@ -9,17 +9,9 @@ import sqlalchemy as sa
 
 from newsletter import subscribers
 from newsletter.errors import NotFound, SubscriberError
-from newsletter.store import open_store
 from newsletter.subscribers import Status
 
 KNOWN = ["qa-leads", "fostering", "send"]
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = open_store(database_url)
-    yield engine
-    engine.dispose()
 
 
 def add(engine, email, *networks, **kw):

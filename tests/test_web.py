@@ -485,7 +485,7 @@ def serve_process(example_dir: Path, tmp_path: Path, *extra: str, secret: str | 
     env["NEWSLETTER_DATABASE_URL"] = database
     if secret:
         env["NEWSLETTER_SECRET_KEY"] = secret
-    command = [sys.executable, "-c", "import sys; from newsletter.cli import main; sys.exit(main())"]
+    command = [sys.executable, "-m", "newsletter"]
     process = subprocess.Popen(
         [*command, "serve", "--dir", str(example_dir), "--port", str(port), *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -6,15 +6,12 @@ import datetime as dt
 import email
 import re
 import smtplib
-import threading
-import time
 from dataclasses import dataclass
 from email import policy
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 
 from newsletter import ledger, subscribers
 from newsletter.assembly import assemble
@@ -27,7 +24,7 @@ from newsletter.tokens import Signer
 from newsletter.web import PAGE_REASON, create_app
 
 import browser as cdp
-from conftest import free_port
+from conftest import served
 
 pytestmark = [
     pytest.mark.browser,
@@ -74,17 +71,8 @@ def live(example_dir: Path, tmp_path: Path):
     ledger.create_send(engine, ISSUE, sorted(known))
     signer = Signer("browser test secret")
     app = create_app(example_dir, engine, signer)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield Live(f"http://127.0.0.1:{port}", folder.newsletter.public_url, engine, signer, jo)
-    server.should_exit = True
-    thread.join(10)
+    with served(app, ws="none", lifespan="off") as base:
+        yield Live(base, folder.newsletter.public_url, engine, signer, jo)
     engine.dispose()
 
 

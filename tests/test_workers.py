@@ -19,7 +19,7 @@ from newsletter import importer, ledger
 from newsletter.folder import load_folder
 from newsletter.store import open_store
 
-CLI = [sys.executable, "-c", "import sys; from newsletter.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-m", "newsletter"]
 DATE = dt.date(2026, 11, 27)
 RECIPIENTS = 200
 

@@ -6,6 +6,7 @@ Each sub-module registers its commands; errors become one line on stderr and an 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..errors import ContentError, NewsletterError
@@ -36,7 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
