@@ -17,7 +17,6 @@ import itertools
 import json
 import os
 import queue
-import shutil
 import subprocess
 import threading
 import time
@@ -38,10 +37,6 @@ FLAGS = [
     "--no-default-browser-check",
     "--remote-debugging-port=0",
 ]
-
-
-def available() -> bool:
-    return shutil.which(CHROMIUM) is not None
 
 
 class CDPError(RuntimeError):
