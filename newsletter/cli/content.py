@@ -35,7 +35,7 @@ def register(commands) -> None:
     p = commands.add_parser("preview", help="serve a live-reloading preview on 127.0.0.1")
     add_dir(p)
     add_date(p)
-    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000)")
+    p.add_argument("--port", type=int, default=8001, help="port on 127.0.0.1 (default: 8001, beside serve on 8000)")
     p.set_defaults(run=run_preview)
 
 
