@@ -10,6 +10,7 @@ instead of suppressing every subscriber.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -120,10 +121,7 @@ class SMTPTransport:
         self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
-            try:
-                await asyncio.wait_for(connection.quit(), 5)
-            except (SMTPException, OSError, asyncio.TimeoutError):
-                connection.close()
+            await _discard(connection, polite=True)
 
     # connections ---------------------------------------------------------------------------
 
@@ -152,25 +150,24 @@ class SMTPTransport:
             timeout=self.timeout,
         )
         try:
-            await connection.connect()
-            if relay.username:
-                if connection.get_transport_info("sslcontext") is None:
-                    raise TemporaryDeliveryError(
-                        f"{relay} offers no TLS: the password will not be sent in clear (use smtps:// or a relay with STARTTLS)"
-                    )
-                await connection.login(relay.username, relay.password or "")
+            try:
+                await connection.connect()
+                if relay.username:
+                    if connection.get_transport_info("sslcontext") is None:
+                        raise TemporaryDeliveryError(
+                            f"{relay} offers no TLS: the password will not be sent in clear (use smtps:// or a relay with STARTTLS)"
+                        )
+                    await connection.login(relay.username, relay.password or "")
+            except SMTPResponseException as exc:
+                raise TemporaryDeliveryError(
+                    f"{relay} refused us before any message: {exc.code} {exc.message}", code=exc.code, reply=exc.message
+                ) from exc
+            except (SMTPException, OSError, asyncio.TimeoutError) as exc:
+                why = "certificate not trusted (set verify off only for a test relay)" if isinstance(exc, ssl.SSLError) else str(exc)
+                raise TemporaryDeliveryError(f"cannot connect to {relay}: {why or type(exc).__name__}") from exc
         except DeliveryError:
-            connection.close()
+            await _discard(connection)
             raise
-        except SMTPResponseException as exc:
-            connection.close()
-            raise TemporaryDeliveryError(
-                f"{relay} refused us before any message: {exc.code} {exc.message}", code=exc.code, reply=exc.message
-            ) from exc
-        except (SMTPException, OSError, asyncio.TimeoutError) as exc:
-            connection.close()
-            why = "certificate not trusted (set verify off only for a test relay)" if isinstance(exc, ssl.SSLError) else str(exc)
-            raise TemporaryDeliveryError(f"cannot connect to {relay}: {why or type(exc).__name__}") from exc
         self.connections_opened += 1
         return connection
 
@@ -266,3 +263,22 @@ def _classify(exc: SMTPResponseException, message: Outgoing, stage: str) -> Deli
     if isinstance(exc, SMTPRecipientRefused) or exc.code >= 500:
         return PermanentDeliveryError(what, code=exc.code, reply=text)
     return TemporaryDeliveryError(what, code=exc.code, reply=text)
+
+
+async def _discard(connection: aiosmtplib.SMTP, *, polite: bool = False) -> None:
+    """Close a connection (saying QUIT first if `polite`) and wait up to a second until its socket is closed.
+
+    asyncio closes sockets on a later turn of the loop (after a TLS shutdown, several); a caller
+    that ends its loop right after would otherwise leak the socket.
+    """
+    sock = connection.get_transport_info("socket") if connection.transport is not None else None
+    if polite:
+        with contextlib.suppress(SMTPException, OSError, asyncio.TimeoutError):
+            await asyncio.wait_for(connection.quit(), 5)
+    if connection.transport is not None:
+        connection.transport.abort()
+    connection.close()
+    for _ in range(100):
+        if sock is None or sock.fileno() == -1:
+            return
+        await asyncio.sleep(0.01)
