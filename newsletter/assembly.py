@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from .content import Contact, Item, Meeting, Newsletter, Resource
 from .folder import Folder
@@ -36,6 +37,7 @@ class AssembledIssue:
     resources: tuple[Resource, ...]
     contacts: tuple[Contact, ...]
     audience: frozenset[str] | None = None
+    templates: Path | None = None  # the folder's own email templates, if any
 
     def variant(self, networks: frozenset[str] | set[str] | None) -> AssembledIssue:
         """The issue as a reader of `networks` sees it: items and reminders targeted elsewhere left out."""
@@ -118,4 +120,5 @@ def assemble(folder: Folder, date: dt.date | None = None) -> AssembledIssue:
         meetings=tuple(sorted(meetings.values(), key=lambda m: m.key)),
         resources=tuple(ordered_resources),
         contacts=tuple(newsletter.contacts),
+        templates=folder.templates,
     )

@@ -10,7 +10,7 @@ from . import markup
 from .assembly import assemble
 from .errors import Problem
 from .folder import Folder, Loc, Source
-from .render import render, templates_for
+from .render import render
 
 SIZE_BUDGET = 90 * 1024  # Gmail clips an email's HTML near 102 KB
 VAGUE = frozenset(
@@ -44,7 +44,7 @@ def check(folder: Folder, *, date: dt.date | None = None) -> list[Problem]:
     warn.markdown(standing, ("footer",), folder.newsletter.footer)
     warn.link(standing, ("public_url",), None, folder.newsletter.public_url)
 
-    html = render(assemble(folder, issue.date), templates=templates_for(folder.root)).html
+    html = render(assemble(folder, issue.date)).html
     size = len(html.encode("utf-8"))
     if size > SIZE_BUDGET:
         warn(source, (), f"the email is {size / 1024:.0f} KB of HTML; Gmail clips it near 102 KB: shorten or move items to the web")

@@ -28,7 +28,7 @@ from .errors import DeliveryError, NewsletterError, NotFound, PermanentDeliveryE
 from .folder import Folder, load_folder
 from .ledger import Claim, Outcome, Send, State
 from .message import Composer, Outgoing
-from .render import render, templates_for
+from .render import render
 from .tokens import Signer
 
 if TYPE_CHECKING:
@@ -81,7 +81,6 @@ class Variants:
     signer: Signer
     dkim: DKIMKey | None = None
     bounce_address: str | None = None
-    templates: Path | None = None  # the folder's own templates/email, if any
     _cache: dict = field(default_factory=dict, compare=False)
 
     def composer(self, networks: frozenset[str]) -> Composer:
@@ -89,7 +88,7 @@ class Variants:
         if found is None:
             found = self._cache[networks] = Composer(
                 self.issue.newsletter,
-                render(self.issue.variant(networks), templates=self.templates),
+                render(self.issue.variant(networks)),
                 issue_date=self.issue.date,
                 signer=self.signer,
                 dkim=self.dkim,
@@ -356,7 +355,7 @@ async def send_issue(
         engine,
         send,
         transport,
-        Variants(issue, signer, dkim, bounce_address, templates_for(folder.root)),
+        Variants(issue, signer, dkim, bounce_address),
         options,
         worker=ledger.worker_id(),
         stop=stop or asyncio.Event(),
@@ -406,8 +405,7 @@ async def work(
             await _sleep(stop, max(options.poll, 30))
             continue
         log(f"sending the issue of {send.issue_date}")
-        variants = Variants(issue, signer, dkim, bounce_address, templates_for(root))
-        run = _Run(engine, send, transport, variants, options, worker=worker, stop=stop, progress=None)
+        run = _Run(engine, send, transport, Variants(issue, signer, dkim, bounce_address), options, worker=worker, stop=stop, progress=None)
         try:
             await run()
         except sa.exc.DBAPIError as exc:  # the database went away: our claims lapse with their lease; try again
@@ -435,7 +433,7 @@ async def send_test(
     issue = assemble(folder, date)
     composer = Composer(
         issue.newsletter,
-        render(issue.variant(issue.newsletter.network_ids), templates=templates_for(folder.root)),
+        render(issue.variant(issue.newsletter.network_ids)),
         issue_date=issue.date,
         signer=signer,
         dkim=dkim,
@@ -472,7 +470,7 @@ async def rehearse(
     """A dry run: count today's recipients and build one message per variant for `transport`; nothing is recorded."""
     issue = assemble(folder, date)
     chosen = issue_networks(issue, networks)
-    variants = Variants(issue, signer, dkim, templates=templates_for(folder.root))
+    variants = Variants(issue, signer, dkim)
     per_network: Counter = Counter()
     per_variant: Counter = Counter()
     sizes: dict = {}

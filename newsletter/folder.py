@@ -123,6 +123,12 @@ class Folder:
     def issues_dir(self) -> Path:
         return self.root / "content" / "issues"
 
+    @property
+    def templates(self) -> Path | None:
+        """The folder's own templates/email, if it has one (None: the defaults)."""
+        folder = self.root / "templates" / "email"
+        return folder if folder.is_dir() else None
+
     def latest_date(self) -> dt.date:
         if not self.issues:
             raise NotFound(f"no issue files in {self.issues_dir}")

@@ -21,7 +21,7 @@ from .assembly import assemble
 from .checks import check
 from .errors import ContentError, NewsletterError, Problem
 from .folder import Folder, load_folder
-from .render import TEMPLATES, Rendered, render, templates_for
+from .render import TEMPLATES, Rendered, render
 
 WATCHED = frozenset({".yaml", ".yml", ".j2", ".css"})
 WIDTHS = (375, 800)
@@ -105,7 +105,7 @@ class Preview:
                     raise NewsletterError(f"unknown network '{view.network}'")
                 networks = {view.network}
             issue = assemble(view.folder, view.date).variant(networks)
-            view.rendered = render(issue, templates=templates_for(self.root), personal=False)
+            view.rendered = render(issue, personal=False)
             view.warnings = check(view.folder, date=view.date)
         except ContentError as exc:
             view.errors = [str(p) for p in exc.problems]

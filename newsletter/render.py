@@ -34,8 +34,8 @@ class Rendered:
 
 
 def render(issue: AssembledIssue, *, templates: Path | None = None, personal: bool = True) -> Rendered:
-    """The email of `issue`; `personal` adds unsubscribe/preferences links holding tokens.PLACEHOLDER."""
-    folder = Path(templates or TEMPLATES)
+    """The email of `issue` (from its folder's templates unless told); `personal` adds links holding tokens.PLACEHOLDER."""
+    folder = Path(templates or issue.templates or TEMPLATES)
     context = _context(issue, personal=personal)
     environment = _environment(folder)
     html = compile_mjml(_fill(environment, HTML_TEMPLATE, context), name=str(folder / HTML_TEMPLATE))
@@ -55,15 +55,9 @@ def stylesheet(templates: Path | None = None) -> str:
     return css
 
 
-def templates_for(root: Path) -> Path | None:
-    """A newsletter folder's own templates/email, if it has one (else None: the defaults)."""
-    folder = Path(root) / "templates" / "email"
-    return folder if folder.is_dir() else None
-
-
 def render_mjml(issue: AssembledIssue, *, templates: Path | None = None, personal: bool = True) -> str:
     """The first stage alone: the MJML source of the email (for the benchmark and debugging)."""
-    return _fill(_environment(Path(templates or TEMPLATES)), HTML_TEMPLATE, _context(issue, personal=personal))
+    return _fill(_environment(Path(templates or issue.templates or TEMPLATES)), HTML_TEMPLATE, _context(issue, personal=personal))
 
 
 def compile_mjml(source: str, *, name: str = HTML_TEMPLATE) -> str:

@@ -36,7 +36,7 @@ from .feed import FeedEntry, atom_feed
 from .folder import Folder, issue_files, load_folder
 from .ledger import sends_table
 from .links import archive_url
-from .render import render, templates_for
+from .render import render
 from .subscribers import Status, Subscriber
 from .tokens import Signer
 
@@ -174,7 +174,7 @@ class Content:
         folder = self.folder()
         with self._lock:
             if date not in self._rendered:
-                self._rendered[date] = render(assemble(folder, date), templates=templates_for(folder.root), personal=False).html
+                self._rendered[date] = render(assemble(folder, date), personal=False).html
             return self._rendered[date]
 
 

@@ -193,6 +193,16 @@ def test_folder_templates_replace_the_defaults(issue, tmp_path):
     assert out.text.endswith("\nCustom line for No 119\n")
 
 
+def test_an_issue_assembled_from_a_folder_with_its_own_templates_renders_with_them(example_dir):
+    shutil.copytree(TEMPLATES, example_dir / "templates" / "email")
+    txt = example_dir / "templates" / "email" / "issue.txt.j2"
+    txt.write_text(txt.read_text() + "From the folder's own template\n")
+    issue = assemble(load_folder(example_dir))
+    assert issue.templates == example_dir / "templates" / "email"
+    assert render(issue).text.endswith("From the folder's own template\n")
+    assert render(issue.variant({"send"}), personal=False).text.endswith("From the folder's own template\n")
+
+
 def test_template_errors_name_the_file_and_line(issue, tmp_path):
     shutil.copytree(TEMPLATES, tmp_path / "email")
     (tmp_path / "email" / "issue.txt.j2").write_text("line one\n{% if %}\n")

@@ -12,7 +12,7 @@ from ..assembly import assemble
 from ..checks import check
 from ..errors import ConfigError, NotFound, Problem, display_path
 from ..folder import Folder, load_folder
-from ..render import render, templates_for
+from ..render import render
 from .common import add_date, add_dir
 
 
@@ -72,7 +72,7 @@ def run_render(args: argparse.Namespace) -> int:
         json.dump(issue.as_json(), sys.stdout, ensure_ascii=False, indent=2)
         print()
         return 0
-    rendered = render(issue, templates=templates_for(folder.root))
+    rendered = render(issue)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "issue.html").write_text(rendered.html, encoding="utf-8")
