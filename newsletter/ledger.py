@@ -230,6 +230,12 @@ def create_send(engine: sa.Engine, issue_date: dt.date, networks: Iterable[str])
     return send, inserted is not None
 
 
+def sent_issues(engine: sa.Engine) -> dict[dt.date, dt.datetime]:
+    """Issue dates that have a send (running or finished), with when it started: what the archive lists."""
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(T.c.issue_date, T.c.started_at)).all())
+
+
 def active_sends(engine: sa.Engine) -> list[Send]:
     """Sends not finished and not paused, oldest issue first: what a worker may help with."""
     with engine.connect() as conn:

@@ -34,7 +34,7 @@ from .calendar import find_meeting, meeting_ics
 from .errors import BadToken, ContentError, NotFound
 from .feed import FeedEntry, atom_feed
 from .folder import Folder, issue_files, load_folder
-from .ledger import sends_table
+from .ledger import sent_issues
 from .links import archive_url
 from .render import render
 from .subscribers import Status, Subscriber
@@ -176,16 +176,6 @@ class Content:
             if date not in self._rendered:
                 self._rendered[date] = render(assemble(folder, date), personal=False).html
             return self._rendered[date]
-
-
-def sent_issues(engine: sa.Engine) -> dict[dt.date, dt.datetime]:
-    """Issue dates that have a send in the ledger (running or finished), with when it started.
-
-    Read-only, here rather than in ledger.py because only the archive needs this view of it.
-    """
-    query = sa.select(sends_table.c.issue_date, sends_table.c.started_at)
-    with engine.connect() as conn:
-        return dict(conn.execute(query).all())
 
 
 @dataclass(frozen=True)
