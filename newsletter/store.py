@@ -6,6 +6,9 @@ NEWSLETTER_DATABASE_URL. The schema is owned by the Alembic revisions in newslet
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -29,6 +32,7 @@ metadata = sa.MetaData(
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Any constant works: it only has to be the same in every process that migrates this database.
 ADVISORY_LOCK_KEY = 0x6E65_7773  # "news"
+WAL_SWITCH_TIMEOUT = 10.0  # seconds
 
 
 def alembic_config() -> Config:
@@ -64,12 +68,29 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
         cursor.execute("PRAGMA busy_timeout=10000")  # a second writer waits instead of failing at once
+        _enable_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     return engine
+
+
+def _enable_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the file to WAL (readers then never block the writer), retrying a race with another opener.
+
+    Two processes switching a new file at the same moment can deadlock on its locks; SQLite then
+    answers "database is locked" at once, without waiting out the busy timeout, so we wait here.
+    """
+    deadline = time.monotonic() + WAL_SWITCH_TIMEOUT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.01, 0.05))
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:

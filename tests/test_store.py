@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -60,9 +61,18 @@ def test_sqlite_pragmas(tmp_path):
 
 
 def test_concurrent_first_opens_migrate_once(database_url):
-    """Several processes starting together on an empty database all get a working store."""
-    code = "import sys; from newsletter.store import open_store; open_store(sys.argv[1]).dispose()"
-    workers = [subprocess.Popen([sys.executable, "-c", code, database_url], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    """Several processes starting together on an empty database all get a working store.
+
+    They wait for one moment after their imports, so their first connections really do race
+    (on SQLite, two switching a new file to WAL at once used to fail with "database is locked").
+    """
+    code = (
+        "import sys, time; from newsletter.store import open_store\n"
+        "while time.time() < float(sys.argv[2]): pass\n"
+        "open_store(sys.argv[1]).dispose()"
+    )
+    start = str(time.time() + 3)
+    workers = [subprocess.Popen([sys.executable, "-c", code, database_url, start], stderr=subprocess.PIPE, text=True) for _ in range(6)]
     failures = [w.stderr.read() for w in workers if w.wait(timeout=60) != 0]
     for w in workers:
         w.stderr.close()
