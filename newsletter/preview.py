@@ -105,7 +105,7 @@ class Preview:
                     raise NewsletterError(f"unknown network '{view.network}'")
                 networks = {view.network}
             issue = assemble(view.folder, view.date).variant(networks)
-            view.rendered = render(issue, personal=False)
+            view.rendered = render(issue)  # as emailed: the footer's links hold a placeholder token
             view.warnings = check(view.folder, date=view.date)
         except ContentError as exc:
             view.errors = [str(p) for p in exc.problems]

@@ -53,10 +53,12 @@ def test_network_switcher_shows_that_readers_email(example_dir):
     assert "Preventing exploitation outside the home" in get(app, "/email.html").text
 
 
-def test_preview_is_the_web_version_without_tokens(example_dir):
+def test_preview_is_the_email_as_sent(example_dir):
+    """The editor sees the emailed footer and top bar, not the public web version."""
     email = get(create_preview_app(example_dir), "/email.html")
     assert email.status_code == 200 and email.headers["content-type"].startswith("text/html")
-    assert tokens.PLACEHOLDER not in email.text and "/unsubscribe/" not in email.text
+    assert f"/unsubscribe/{tokens.PLACEHOLDER}" in email.text and ">Manage your networks</a>" in email.text
+    assert ">View in your browser</a>" in email.text
 
 
 def test_date_switcher(example_dir):

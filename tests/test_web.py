@@ -351,6 +351,7 @@ def test_archive_lists_only_sent_issues_and_serves_their_public_version(site):
     for programme in ("Preventing exploitation outside the home", "New duties in the Family Support Act", "SEND inspection outcomes"):
         assert programme in issue.text
     assert PLACEHOLDER not in issue.text and "/unsubscribe/" not in issue.text
+    assert "View in your browser" not in issue.text  # it is the browser view
     assert "script-src" not in issue.headers["content-security-policy"]
     assert "'unsafe-inline'" in issue.headers["content-security-policy"]
     assert site.call("GET", "/archive/2026-13-01").status_code == 404
