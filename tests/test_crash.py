@@ -22,13 +22,13 @@ RECIPIENTS = 200
 CLI = [sys.executable, "-m", "newsletter"]
 
 
-def write_subscribers(root, count: int) -> None:
+def write_subscribers(root, count: int, database_url: str) -> None:
     networks = sorted(n.id for n in load_newsletter(root)[0].networks)
     lines = ["email,name,organisation,networks"]
     lines += [f"reader{i:03d}@example.org,Reader {i},Council {i % 7},{networks[i % 8]};{networks[(i * 5) % 8]}" for i in range(count)]
     path = root / "subscribers" / "many.csv"
     path.write_text("\n".join(lines) + "\n")
-    engine = open_store(f"sqlite:///{root / 'newsletter.db'}")
+    engine = open_store(database_url)
     try:
         report = importer.import_csv(engine, path, known_networks=networks)
     finally:
@@ -49,16 +49,16 @@ def slow_server(smtp_server):
     return smtp_server
 
 
-def test_a_send_killed_at_random_moments_finishes_with_nobody_lost(example_dir, slow_server):
-    write_subscribers(example_dir, RECIPIENTS)
+def test_a_send_killed_at_random_moments_finishes_with_nobody_lost(example_dir, slow_server, database_url):
+    write_subscribers(example_dir, RECIPIENTS, database_url)
     env = {
         **os.environ,
         "NEWSLETTER_SMTP_URL": slow_server.url,
         "NEWSLETTER_SECRET_KEY": "crash-test-key",
         "NEWSLETTER_SMTP_POOL": str(POOL),
         "NEWSLETTER_RETRY_BASE_SECONDS": "0.05",
+        "NEWSLETTER_DATABASE_URL": database_url,
     }
-    env.pop("NEWSLETTER_DATABASE_URL", None)  # the embedded default: newsletter.db beside newsletter.yaml
     command = [*CLI, "send", "--dir", str(example_dir)]
     rng = random.Random(os.environ.get("CRASH_SEED", time.time_ns()))
     kills = 0
@@ -98,7 +98,7 @@ def test_a_send_killed_at_random_moments_finishes_with_nobody_lost(example_dir, 
         ids.setdefault(message.rcpt_tos[0], set()).add(header)
     assert all(len(v) == 1 for v in ids.values())
 
-    engine = open_store(f"sqlite:///{example_dir / 'newsletter.db'}")
+    engine = open_store(database_url)
     try:
         send = ledger.latest_send(engine)
         tally = ledger.tally(engine, send.id)
