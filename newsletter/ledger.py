@@ -91,6 +91,18 @@ deliveries_table = sa.Table(
     sa.Index(None, "send_id", "state", "id"),
 )
 
+# A row per notice to the editor about a firing: the unique key lets one of two schedulers send it.
+notices_table = sa.Table(
+    "notices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("firing_at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # the firing's outcome: no issue, invalid, failed, missed
+    sa.Column("issue_date", sa.Date, nullable=False),
+    sa.Column("told_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("firing_at", "kind"),
+)
+
 T = sends_table
 D = deliveries_table
 
@@ -234,6 +246,18 @@ def sent_issues(engine: sa.Engine) -> dict[dt.date, dt.datetime]:
     """Issue dates that have a send (running or finished), with when it started: what the archive lists."""
     with engine.connect() as conn:
         return dict(conn.execute(sa.select(T.c.issue_date, T.c.started_at)).all())
+
+
+def first_notice(engine: sa.Engine, *, firing_at: dt.datetime, kind: str, issue_date: dt.date) -> bool:
+    """Record a notice to the editor about this firing; False if one was already recorded (by another scheduler)."""
+    with engine.begin() as conn:
+        inserted = conn.execute(
+            _insert(conn, notices_table)
+            .values(firing_at=firing_at, kind=kind, issue_date=issue_date, told_at=now())
+            .on_conflict_do_nothing(index_elements=["firing_at", "kind"])
+            .returning(notices_table.c.id)
+        ).scalar_one_or_none()
+    return inserted is not None
 
 
 def active_sends(engine: sa.Engine) -> list[Send]:

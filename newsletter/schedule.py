@@ -201,6 +201,17 @@ async def tell_editor(newsletter: Newsletter, transport: Transport, *, subject: 
     return to
 
 
+async def tell_editor_once(
+    engine: sa.Engine, newsletter: Newsletter, transport: Transport, *, at: dt.datetime, date: dt.date, outcome: Outcome,
+    subject: str, text: str,
+) -> str | None:
+    """tell_editor, unless the ledger shows this firing's notice was already sent (a second scheduler, a retry)."""
+    if not ledger.first_notice(engine, firing_at=at, kind=outcome.value, issue_date=date):
+        log.info("the editor was already told about the firing at %s (%s)", at.isoformat(), outcome.value)
+        return None
+    return await tell_editor(newsletter, transport, subject=subject, text=text)
+
+
 def _problem_lines(problems: Iterable[Problem]) -> str:
     return "\n".join(f"  {p}" for p in problems)
 
@@ -257,22 +268,24 @@ async def fire(
                 f" was sent:\n{_problem_lines(check.problems + check.elsewhere)}\n\nFix them, run `newsletter check`, then"
                 f" `newsletter send --date {date}`."
             )
-        told = await tell_editor(newsletter, transport, subject=subject, text=text)
+        told = await tell_editor_once(engine, newsletter, transport, at=at, date=date, outcome=outcome, subject=subject, text=text)
         return _logged(FiringResult(at, date, outcome, check.describe(), told=told), level=logging.ERROR)
 
     try:
         summary = await delivery.send_issue(load_folder(root), engine, transport, signer=signer, date=date, stop=stop,
                                             **(send_options or {}))
     except ContentError as exc:  # the folder changed between the check and the send
-        told = await tell_editor(newsletter, transport, subject=f"Not sent: errors in the issue of {date}",
-                                 text=f"Nothing was sent:\n{_problem_lines(exc.problems)}")
+        told = await tell_editor_once(engine, newsletter, transport, at=at, date=date, outcome=Outcome.INVALID,
+                                      subject=f"Not sent: errors in the issue of {date}",
+                                      text=f"Nothing was sent:\n{_problem_lines(exc.problems)}")
         return _logged(FiringResult(at, date, Outcome.INVALID, str(exc.problems[0]), told=told), level=logging.ERROR)
     except NewsletterError as exc:
         text = (
             f"The scheduled send of the issue of {date} stopped: {exc}\n\n"
             f"See `newsletter status --date {date}`; `newsletter send --date {date}` resumes it without sending twice."
         )
-        told = await tell_editor(newsletter, transport, subject=f"Send stopped: issue of {date}", text=text)
+        told = await tell_editor_once(engine, newsletter, transport, at=at, date=date, outcome=Outcome.FAILED,
+                                      subject=f"Send stopped: issue of {date}", text=text)
         return _logged(FiringResult(at, date, Outcome.FAILED, str(exc), told=told), level=logging.ERROR)
     counts = ", ".join(f"{summary.this_run[k]} {k}" for k in ("sent", "failed", "suppressed", "deferred") if summary.this_run[k])
     if not summary.finished and stop is not None and stop.is_set():
@@ -306,7 +319,8 @@ async def missed(
         f" scheduler was running until {hours:.1f} hours later, past the grace period. Nothing was sent.\n\n"
         f"To send it now: `newsletter send --date {date}`."
     )
-    told = await tell_editor(newsletter, transport, subject=f"Not sent: the scheduled send of {date} was missed", text=text)
+    told = await tell_editor_once(engine, newsletter, transport, at=at, date=date, outcome=Outcome.MISSED,
+                                  subject=f"Not sent: the scheduled send of {date} was missed", text=text)
     return _logged(FiringResult(at, date, Outcome.MISSED, f"missed by {late}", told=told), level=logging.ERROR)
 
 

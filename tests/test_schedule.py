@@ -192,6 +192,18 @@ def test_firing_with_an_invalid_issue_names_the_error(news, engine, smtp_server)
     assert "2026-12-04.yaml:8: networks[1]: unknown network 'fostring' (did you mean 'fostering'?)" in body
 
 
+def test_the_same_firing_twice_tells_the_editor_once(news, engine, smtp_server):
+    """A second scheduler (or a retry) reaching the same firing finds the notice in the ledger."""
+    at = dt.datetime(2026, 12, 4, 9, 0, tzinfo=LONDON)
+    first, second = fire(news, engine, smtp_server, at), fire(news, engine, smtp_server, at)
+    assert first.outcome == second.outcome == Outcome.NO_ISSUE
+    assert (first.told, second.told) == (EDITOR, None)
+    assert len(notices(smtp_server)) == 1
+    # the next week's firing is another notice
+    fire(news, engine, smtp_server, at + dt.timedelta(days=7))
+    assert len(notices(smtp_server)) == 2
+
+
 def test_with_the_outbox_default_the_notice_lands_in_the_outbox(news, engine, tmp_path):
     """No SMTP relay configured: the editor's notice is an .eml in the outbox, where `newsletter send` writes too."""
     data = yaml.safe_load((news / "newsletter.yaml").read_text())
@@ -480,6 +492,28 @@ def test_two_firings_at_once_on_postgresql_send_once(example_dir, database_url, 
     assert {r.outcome for r in results} <= {Outcome.SENT, Outcome.ALREADY_SENT}
     sent = to_subscribers(smtp_server)
     assert sent and sorted(sent) == sorted(set(sent)) == sorted(recipients(engines[0], at.date()))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_firings_at_once_without_an_issue_tell_the_editor_once(example_dir, database_url, smtp_server, request):
+    engines = [open_store(database_url), open_store(database_url)]
+    request.addfinalizer(lambda: [e.dispose() for e in engines])
+    at = dt.datetime(2026, 12, 4, 9, 0, tzinfo=LONDON)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def one(engine):
+        barrier.wait()
+        results.append(fire(example_dir, engine, smtp_server, at))
+
+    threads = [threading.Thread(target=one, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.outcome for r in results] == [Outcome.NO_ISSUE, Outcome.NO_ISSUE]
+    assert sorted(r.told or "" for r in results) == ["", EDITOR]
+    assert len(notices(smtp_server)) == 1
 
 
 # the commands --------------------------------------------------------------------------------
