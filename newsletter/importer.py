@@ -24,6 +24,13 @@ from .subscribers import N, S, Status, Subscriber, check_networks, check_text, l
 COLUMNS = ("email", "name", "organisation", "networks", "status")
 REQUIRED = ("email", "networks")
 CHUNK = 1000  # rows looked up and written per statement batch
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP: a spreadsheet evaluates a cell starting so
+
+
+def _formula_like(text: str) -> bool:
+    """Whether `text`, after any leading quotes, starts the way a spreadsheet formula does."""
+    # looking past the quotes makes a stored "'=x" export as "''=x", so the round trip stays exact
+    return text.lstrip("'").startswith(FORMULA_START)
 
 
 @dataclass
@@ -143,7 +150,7 @@ def _record(line: int, columns: list[str], cells: list[str], known: frozenset[st
     if any(cell.strip() for name, cell in zip(columns, cells) if not name):
         raise SubscriberError("a value in a column that has no name in the header")
     row = dict(zip(columns, cells))
-    fields = {c: check_text(row[c], what=c) for c in ("name", "organisation") if c in row}
+    fields = {c: _unquoted(check_text(row[c], what=c)) for c in ("name", "organisation") if c in row}
     email, key = normalize_address(check_text(row["email"], what="email address") or "", smtputf8=smtputf8)
     networks = check_networks((check_text(row["networks"], what="networks") or "").split(";"), known_networks=known)
     status = None
@@ -153,6 +160,11 @@ def _record(line: int, columns: list[str], cells: list[str], known: frozenset[st
         except ValueError:
             raise SubscriberError(f"unknown status {text!r} (expected one of {', '.join(Status)})") from None
     return Record(line, email, key, networks, fields, status)
+
+
+def _unquoted(text: str | None) -> str | None:
+    """A name or organisation cell without the ' that export puts before a formula-like value."""
+    return text[1:] if text and text.startswith("'") and _formula_like(text) else text
 
 
 # writing the store ---------------------------------------------------------------------------
@@ -287,9 +299,14 @@ def write_csv(subscribers: Iterable[Subscriber], out: TextIO) -> int:
     writer.writerow(COLUMNS)
     count = 0
     for s in subscribers:
-        writer.writerow([s.email, s.name or "", s.organisation or "", ";".join(sorted(s.networks)), s.status.value])
+        writer.writerow([s.email, _quoted(s.name or ""), _quoted(s.organisation or ""), ";".join(sorted(s.networks)), s.status.value])
         count += 1
     return count
+
+
+def _quoted(text: str) -> str:
+    """`text` for a cell, after a ' if a spreadsheet would otherwise evaluate it as a formula."""
+    return "'" + text if _formula_like(text) else text
 
 
 def export_csv(engine: sa.Engine, path: Path) -> int:

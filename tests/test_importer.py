@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -219,3 +220,46 @@ def test_export_round_trips_through_import(engine, csv_file, tmp_path):
     assert run(elsewhere, exported).added == 3
     assert people(elsewhere) == people(engine)
     elsewhere.dispose()
+
+
+def exported_cells(path: Path) -> list[tuple[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        return [(row["name"], row["organisation"]) for row in csv.DictReader(file)]
+
+
+def test_export_quotes_cells_a_spreadsheet_would_evaluate_and_import_takes_the_quote_off(engine, tmp_path):
+    source = open_store(f"sqlite:///{tmp_path / 'source.db'}")
+    details = [
+        ('=HYPERLINK("http://evil.example","x")', "+44 Council"),
+        ("-minus", "@at"),
+        ("'Tis Ltd", "'=quoted already"),  # an ordinary leading quote; one before a formula gets one more
+    ]
+    for i, (name, organisation) in enumerate(details):
+        subscribers.add(source, f"p{i}@example.org", networks=["send"], known_networks=KNOWN, name=name, organisation=organisation)
+    exported = tmp_path / "export.csv"
+    export_csv(source, exported)
+    assert exported_cells(exported) == [
+        ('\'=HYPERLINK("http://evil.example","x")', "'+44 Council"),
+        ("'-minus", "'@at"),
+        ("'Tis Ltd", "''=quoted already"),
+    ]
+    assert run(engine, exported).added == 3
+    assert people(engine) == people(source)
+    again = tmp_path / "again.csv"
+    export_csv(engine, again)
+    assert again.read_bytes() == exported.read_bytes()
+    source.dispose()
+
+
+def test_import_takes_off_only_a_quote_before_a_formula_after_trimming(engine, csv_file, tmp_path):
+    lines = [
+        "a@example.org,'=SUM(A1:A9),'Tis Ltd,send",
+        "b@example.org, '-minus , =1+1 ,send",  # trimmed first; a bare formula is kept as written
+        "c@example.org,',''@at,send",
+    ]
+    report = run(engine, csv_file(HEADER + "\n" + "\n".join(lines) + "\n"))
+    assert report.added == 3 and report.rejected == []
+    assert [p[1:3] for p in people(engine)] == [("=SUM(A1:A9)", "'Tis Ltd"), ("-minus", "=1+1"), ("'", "'@at")]
+    exported = tmp_path / "export.csv"
+    export_csv(engine, exported)
+    assert exported_cells(exported) == [("'=SUM(A1:A9)", "'Tis Ltd"), ("'-minus", "'=1+1"), ("'", "''@at")]
