@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +26,7 @@ class Settings(BaseSettings):
     retry_base_seconds: float = 2.0
     max_attempts: int = 6
     pause_after_errors: int = 50  # consecutive errors before a send pauses
+    lease_seconds: float = Field(60.0, ge=5)  # a claim not renewed for this long is taken over by another sender
     schedule_grace_seconds: int = 6 * 3600
     smtputf8: bool = False  # the SMTP relay accepts non-ASCII local parts (RFC 6531); the outbox always does
 

@@ -25,3 +25,21 @@ def test_a_closed_pipe_is_not_an_error(example_dir, tmp_path):
     assert lister.wait(timeout=60) == 141
     with lister.stderr:
         assert lister.stderr.read() == b""
+
+
+def test_a_bad_setting_is_named_in_one_line(example_dir, monkeypatch, capsys):
+    monkeypatch.setenv("NEWSLETTER_SMTP_POOL", "four")
+    assert main(["status", "--dir", str(example_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: NEWSLETTER_SMTP_POOL='four': ") and "integer" in err
+
+
+def test_the_lease_is_a_setting_with_a_floor(monkeypatch, capsys):
+    from newsletter.cli.common import settings
+    from newsletter.cli.delivery import options
+
+    monkeypatch.setenv("NEWSLETTER_LEASE_SECONDS", "90")
+    assert options(settings()).lease == 90
+    monkeypatch.setenv("NEWSLETTER_LEASE_SECONDS", "1")  # shorter than a slow message: live claims would be stolen
+    assert main(["send", "--dir", "nowhere", "--dry-run"]) == 1
+    assert "NEWSLETTER_LEASE_SECONDS='1': Input should be greater than or equal to 5" in capsys.readouterr().err

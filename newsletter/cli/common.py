@@ -6,6 +6,9 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
+import pydantic
+
+from ..errors import ConfigError
 from ..settings import Settings
 
 
@@ -25,4 +28,10 @@ def add_date(p: argparse.ArgumentParser) -> None:
 
 
 def settings() -> Settings:
-    return Settings()
+    """The NEWSLETTER_* environment, with a bad value named in one line rather than a traceback."""
+    try:
+        return Settings()
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        name = "NEWSLETTER_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise ConfigError(f"{name}={first.get('input')!r}: {first['msg']}") from None

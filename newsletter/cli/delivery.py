@@ -94,6 +94,7 @@ def options(config: Settings) -> DeliveryOptions:
         retry_base=config.retry_base_seconds,
         max_attempts=config.max_attempts,
         pause_after_errors=config.pause_after_errors,
+        lease=config.lease_seconds,
     )
 
 
