@@ -77,6 +77,12 @@ def test_app_services_reach_postgres_and_mailpit(services):
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
 
 
+def test_web_trusts_forwarded_headers_only_from_a_named_proxy(services):
+    """uvicorn reads FORWARDED_ALLOW_IPS; trusting everyone would let a client spoof its address past the rate limit."""
+    assert environment(services["web"])["FORWARDED_ALLOW_IPS"] == "127.0.0.1"
+    assert "${FORWARDED_ALLOW_IPS" in services["web"]["environment"]["FORWARDED_ALLOW_IPS"]
+
+
 def test_every_variable_is_a_setting(services, monkeypatch):
     """A misspelt NEWSLETTER_ variable would be silently ignored; each must be a Settings field, and parse."""
     for name in ("scheduler", "web"):
