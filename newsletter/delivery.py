@@ -56,6 +56,7 @@ class DeliveryOptions:
     pause_after_errors: int = 50  # consecutive delivery errors before the send pauses
     lease: float = 60.0  # seconds a claim holds without renewal; then another process may take the row
     poll: float = 1.0  # seconds between looks at the ledger when there is nothing to claim
+    per_hour: int | None = None  # messages in any hour, shared by every sender of the store (the relay's quota)
 
     def backoff(self, attempts: int) -> float:
         """Seconds before attempt `attempts` + 1: exponential, with jitter so retries do not arrive together."""
@@ -180,7 +181,8 @@ class _Run:
             claims: list[Claim] = []
             if self.held < prefetch:
                 claims, suppressed = await self.db(
-                    ledger.claim, self.send, worker=self.worker, limit=prefetch - self.held, lease=self.lease
+                    ledger.claim, self.send, worker=self.worker, limit=prefetch - self.held, lease=self.lease,
+                    per_hour=self.options.per_hour,
                 )
                 self.counts["suppressed"] += suppressed
                 self.done += suppressed

@@ -89,6 +89,7 @@ deliveries_table = sa.Table(
         "state IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'suppressed')", name="state"
     ),
     sa.Index(None, "send_id", "state", "id"),
+    sa.Index(None, "state", "sent_at"),  # the hourly rate limit's count
 )
 
 # A row per notice to the editor about a firing: the unique key lets one of two schedulers send it.
@@ -105,6 +106,7 @@ notices_table = sa.Table(
 
 T = sends_table
 D = deliveries_table
+HOURLY_LOCK_KEY = 0x6E65_7768  # any constant: the same in every sender sharing a PostgreSQL store
 
 
 def now() -> dt.datetime:
@@ -290,12 +292,16 @@ def finish(engine: sa.Engine, send_id: int) -> bool:
 # claims -------------------------------------------------------------------------------------
 
 
-def claim(engine: sa.Engine, send: Send, *, worker: str, limit: int, lease: dt.timedelta) -> tuple[list[Claim], int]:
+def claim(
+    engine: sa.Engine, send: Send, *, worker: str, limit: int, lease: dt.timedelta, per_hour: int | None = None
+) -> tuple[list[Claim], int]:
     """Take up to `limit` recipients that are due: (claims to send, how many were suppressed).
 
     Due means queued, deferred past its retry time, or claimed by someone whose lease ran out.
     Each subscriber is read now, so an unsubscribe or a change of networks made while the send
     runs is honoured: such rows become suppressed or get the variant of their current networks.
+    With `per_hour`, the claim also keeps every sender of this store within that many messages in
+    any hour (sent or in flight), across processes, machines and restarts.
     """
     when = now()
     due = sa.or_(
@@ -308,6 +314,11 @@ def claim(engine: sa.Engine, send: Send, *, worker: str, limit: int, lease: dt.t
         sa.select(D.c.id).where(D.c.send_id == send.id, due).order_by(D.c.id).limit(limit).with_for_update(skip_locked=True)
     )
     with engine.begin() as conn:
+        if per_hour is not None:
+            limit = min(limit, per_hour - _used_this_hour(conn, when, lease))
+            if limit <= 0:
+                return [], 0
+            chosen = chosen.limit(limit)
         taken = conn.execute(
             D.update()
             .where(D.c.id.in_(chosen.scalar_subquery()))
@@ -388,6 +399,18 @@ def _unclaim(conn: sa.Connection, where: sa.ColumnElement[bool]) -> int:
     return conn.execute(
         D.update().where(where, D.c.state == State.SENDING.value).values(state=back, claimed_by=None, claimed_at=None)
     ).rowcount
+
+
+def _used_this_hour(conn: sa.Connection, when: dt.datetime, lease: dt.timedelta) -> int:
+    """Messages sent in the hour before `when` plus those in flight, in every send: what a relay's hourly quota counts."""
+    # Claimants count one at a time, or two could each see room for the same last messages.
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(HOURLY_LOCK_KEY)))
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    sent = sa.and_(D.c.state == State.SENT.value, D.c.sent_at > when - dt.timedelta(hours=1))
+    in_flight = sa.and_(D.c.state == State.SENDING.value, D.c.claimed_at >= when - lease)
+    return conn.execute(sa.select(sa.func.count()).where(sa.or_(sent, in_flight))).scalar_one()
 
 
 def release(engine: sa.Engine, *, worker: str) -> int:

@@ -1,4 +1,7 @@
-"""Rate limits for sending: at most so many messages a second and an hour, as relays demand."""
+"""A rate limit for one process's sending: at most so many messages a second, as relays demand.
+
+The hourly quota is kept by the ledger instead (ledger.claim), so every sender and restart shares it.
+"""
 
 from __future__ import annotations
 
@@ -29,34 +32,29 @@ class Window:
 
 
 class RateLimiter:
-    """Waits in `acquire()` until sending one more message keeps within every limit; callers go in turn."""
+    """Waits in `acquire()` until sending one more message keeps within the limit; callers go in turn."""
 
     def __init__(
         self,
         *,
         per_second: float | None = None,
-        per_hour: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        self.windows: list[Window] = []
+        self.window: Window | None = None
         if per_second is not None:
             if per_second <= 0:
                 raise ValueError(f"rate per second must be positive, not {per_second}")
             burst = max(1, round(per_second))  # e.g. 2.5/s: 2 per 0.8 s; 0.5/s: 1 per 2 s
-            self.windows.append(Window(burst, burst / per_second))
-        if per_hour is not None:
-            self.windows.append(Window(per_hour, 3600.0))
+            self.window = Window(burst, burst / per_second)
         self._clock = clock
         self._sleep = sleep
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
-        if not self.windows:
+        if self.window is None:
             return
         async with self._lock:
-            while (delay := max(w.wait(self._clock()) for w in self.windows)) > 0:
+            while (delay := self.window.wait(self._clock())) > 0:
                 await self._sleep(delay)
-            now = self._clock()
-            for window in self.windows:
-                window.record(now)
+            self.window.record(self._clock())

@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     smtp_verify: bool = True  # verify the server's TLS certificate
     smtp_pool: int = 4  # connections kept open
     rate_per_second: float | None = None
-    rate_per_hour: int | None = None
+    rate_per_hour: int | None = Field(None, ge=1)  # kept by the ledger, so shared by every sender and restart
     outbox_dir: Path | None = None  # default: outbox/ beside newsletter.yaml
     dkim_key_file: Path | None = None
     dkim_selector: str | None = None

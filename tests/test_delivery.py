@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import email
 import shutil
@@ -278,6 +279,26 @@ def test_a_stopped_send_gives_back_its_claims_and_the_next_run_finishes_it(engin
     second = send(folder, engine, smtp_server)
     assert second.finished and second.this_run["sent"] == 40 - first.this_run["sent"]
     assert Counter(to for m in smtp_server.messages for to in m.rcpt_tos) == Counter({p.email: 1 for p in people})
+
+
+def test_the_hourly_quota_holds_the_rest_of_a_send_and_a_second_run_too(engine, folder, smtp_server):
+    crowd(engine, folder, 12)
+    quota = dataclasses.replace(FAST, per_hour=5)
+
+    async def for_a_while():
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(1.0, stop.set)  # a second is ample for 12 messages unlimited
+        transport = SMTPTransport(smtp_server.url, pool_size=4)
+        try:
+            return await delivery.send_issue(folder, engine, transport, signer=SIGNER, date=DATE, options=quota, stop=stop)
+        finally:
+            await transport.close()
+
+    first = asyncio.run(for_a_while())
+    assert not first.finished and first.this_run["sent"] == 5 == len(smtp_server.messages)
+    assert first.tally["queued"] == 7
+    again = asyncio.run(for_a_while())  # a restart does not get a fresh hour
+    assert again.this_run["sent"] == 0 and len(smtp_server.messages) == 5
 
 
 def test_backoff_doubles_with_jitter_up_to_a_ceiling():

@@ -142,6 +142,46 @@ def test_deferred_rows_wait_for_their_retry_time(engine):
     assert {r["state"] for r in rows(engine)} == {"deferred"}  # given back, still counted as retried
 
 
+def test_the_hourly_quota_counts_what_was_sent_or_is_in_flight_in_every_send(engine):
+    people(engine, 12)
+    last_week, _ = ledger.create_send(engine, DATE - dt.timedelta(days=7), NETWORKS)
+    old, _ = ledger.claim(engine, last_week, worker="a", limit=2, lease=LEASE)
+    ledger.record(engine, [Outcome(c.delivery_id, State.SENT, 1, "250 ok") for c in old], worker="a")
+    send, _ = ledger.create_send(engine, DATE, NETWORKS)
+
+    first, _ = ledger.claim(engine, send, worker="b", limit=3, lease=LEASE, per_hour=6)
+    assert len(first) == 3  # 2 sent last week's send within the hour, 3 now in flight
+    assert len(ledger.claim(engine, send, worker="b", limit=3, lease=LEASE, per_hour=6)[0]) == 1
+    assert ledger.claim(engine, send, worker="c", limit=3, lease=LEASE, per_hour=6) == ([], 0)
+
+    with engine.begin() as conn:  # last week's two left the hour
+        conn.execute(ledger.deliveries_table.update().where(ledger.deliveries_table.c.send_id == last_week.id)
+                     .values(sent_at=ledger.now() - dt.timedelta(minutes=61)))
+    assert len(ledger.claim(engine, send, worker="c", limit=3, lease=LEASE, per_hour=6)[0]) == 2
+    assert len(ledger.claim(engine, send, worker="c", limit=3, lease=LEASE)[0]) == 3  # no quota: the limit alone
+
+
+def test_concurrent_claimants_keep_to_the_hourly_quota_together(engine):
+    people(engine, 60)
+    send, _ = ledger.create_send(engine, DATE, NETWORKS)
+    taken: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def claimant(index: int):
+        barrier.wait()
+        for _ in range(10):
+            claims, _ = ledger.claim(engine, send, worker=f"w{index}", limit=3, lease=LEASE, per_hour=20)
+            taken.extend(c.subscriber_id for c in claims)
+            ledger.record(engine, [Outcome(c.delivery_id, State.SENT, 1, "250 ok") for c in claims], worker=f"w{index}")
+
+    threads = [threading.Thread(target=claimant, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(taken) == len(set(taken)) == 20
+
+
 def test_status_per_network_and_failures(engine):
     crowd = people(engine, 6)  # fostering: 0, 3; qa-leads: 1, 4; send: 2, 5
     subscribers.set_networks(engine, crowd[1].id, ["qa-leads", "fostering"], known_networks=NETWORKS)

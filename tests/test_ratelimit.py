@@ -1,4 +1,4 @@
-"""Rate limits: strict sliding windows per second and per hour, on a simulated clock."""
+"""The per-second rate limit: a strict sliding window, on a simulated clock (the hourly quota is in test_ledger)."""
 
 from __future__ import annotations
 
@@ -33,16 +33,10 @@ def times(limiter: RateLimiter, clock: Clock, count: int) -> list[float]:
     return asyncio.run(go())
 
 
-def test_per_hour_allows_the_limit_then_waits_for_the_oldest_to_leave_the_window():
+def test_per_second_allows_a_burst_then_waits_for_the_oldest_to_leave_the_window():
     clock = Clock()
-    limiter = RateLimiter(per_hour=3, clock=clock, sleep=clock.sleep)
-    assert times(limiter, clock, 5) == [0, 0, 0, 3600, 3600]
-
-
-def test_per_second_and_per_hour_together_keep_within_both():
-    clock = Clock()
-    limiter = RateLimiter(per_second=2, per_hour=5, clock=clock, sleep=clock.sleep)
-    assert times(limiter, clock, 7) == [0, 0, 1, 1, 2, 3600, 3600]
+    limiter = RateLimiter(per_second=3, clock=clock, sleep=clock.sleep)
+    assert times(limiter, clock, 7) == [0, 0, 0, 1, 1, 1, 2]
 
 
 @pytest.mark.parametrize("rate, expected", [(0.5, [0, 2, 4, 6]), (2.5, [0, 0, 0.8, 0.8])])
@@ -73,7 +67,7 @@ def test_concurrent_callers_go_in_turn():
     assert sorted(stamps) == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("options", [{"per_second": 0}, {"per_second": -1}, {"per_hour": 0}])
+@pytest.mark.parametrize("options", [{"per_second": 0}, {"per_second": -1}])
 def test_nonsense_limits_are_refused(options):
     with pytest.raises(ValueError):
         RateLimiter(**options)

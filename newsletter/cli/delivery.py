@@ -95,6 +95,7 @@ def options(config: Settings) -> DeliveryOptions:
         max_attempts=config.max_attempts,
         pause_after_errors=config.pause_after_errors,
         lease=config.lease_seconds,
+        per_hour=config.rate_per_hour,
     )
 
 
@@ -105,7 +106,6 @@ def transport(config: Settings, root: Path):
         pool_size=config.smtp_pool,
         verify=config.smtp_verify,
         rate_per_second=config.rate_per_second,
-        rate_per_hour=config.rate_per_hour,
     )
 
 

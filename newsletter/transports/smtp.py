@@ -81,7 +81,6 @@ class SMTPTransport:
         pool_size: int = 4,
         verify: bool = True,
         rate_per_second: float | None = None,
-        rate_per_hour: int | None = None,
         timeout: float = 30,
     ) -> None:
         if pool_size < 1:
@@ -89,7 +88,7 @@ class SMTPTransport:
         self.relay = Relay.parse(url)
         self.verify = verify
         self.timeout = timeout
-        self.limiter = RateLimiter(per_second=rate_per_second, per_hour=rate_per_hour)
+        self.limiter = RateLimiter(per_second=rate_per_second)
         self._slots = asyncio.Semaphore(pool_size)
         self._idle: list[aiosmtplib.SMTP] = []
         self._closed = False
