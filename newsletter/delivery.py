@@ -208,6 +208,8 @@ class _Run:
             self.done, self.total = tally.done, tally.total
             self._report()
             due = await self.db(ledger.next_due, self.send.id, lease=self.lease)
+            if due is not None and self.options.per_hour is not None:  # due, but perhaps not within the quota
+                due = max(due, await self.db(ledger.hourly_room_at, per_hour=self.options.per_hour, lease=self.lease))
             wait = self.options.poll if due is None else (due - ledger.now()).total_seconds()
             await _sleep(self.stop, max(0.01, min(wait, self.options.poll)))
 

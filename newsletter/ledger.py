@@ -408,9 +408,32 @@ def _used_this_hour(conn: sa.Connection, when: dt.datetime, lease: dt.timedelta)
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(HOURLY_LOCK_KEY)))
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-    sent = sa.and_(D.c.state == State.SENT.value, D.c.sent_at > when - dt.timedelta(hours=1))
+    return conn.execute(sa.select(sa.func.count()).where(_this_hour(when, lease))).scalar_one()
+
+
+def _this_hour(when: dt.datetime, lease: dt.timedelta) -> sa.ColumnElement[bool]:
+    """Rows that count against the hourly quota at `when`: sent within the hour, or claimed and not yet lapsed."""
     in_flight = sa.and_(D.c.state == State.SENDING.value, D.c.claimed_at >= when - lease)
-    return conn.execute(sa.select(sa.func.count()).where(sa.or_(sent, in_flight))).scalar_one()
+    return sa.or_(_sent_this_hour(when), in_flight)
+
+
+def _sent_this_hour(when: dt.datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(D.c.state == State.SENT.value, D.c.sent_at > when - dt.timedelta(hours=1))
+
+
+def hourly_room_at(engine: sa.Engine, *, per_hour: int, lease: dt.timedelta) -> dt.datetime:
+    """When the hourly quota next has room for one more message: now, or when enough sent ones leave the hour."""
+    when = now()
+    with engine.connect() as conn:
+        used = conn.execute(sa.select(sa.func.count()).where(_this_hour(when, lease))).scalar_one()
+        if used < per_hour:
+            return when
+        leaving = conn.execute(
+            sa.select(D.c.sent_at).where(_sent_this_hour(when)).order_by(D.c.sent_at).offset(used - per_hour).limit(1)
+        ).scalar_one_or_none()
+    if leaving is None:  # the excess is in flight: once recorded, those messages hold the hour instead
+        return when + dt.timedelta(seconds=1)
+    return leaving + dt.timedelta(hours=1)
 
 
 def release(engine: sa.Engine, *, worker: str) -> int:

@@ -13,6 +13,7 @@ from collections import Counter
 from email import policy
 
 import pytest
+import sqlalchemy as sa
 
 from newsletter import delivery, ledger, subscribers
 from newsletter.delivery import DeliveryOptions
@@ -283,7 +284,9 @@ def test_a_stopped_send_gives_back_its_claims_and_the_next_run_finishes_it(engin
 
 def test_the_hourly_quota_holds_the_rest_of_a_send_and_a_second_run_too(engine, folder, smtp_server):
     crowd(engine, folder, 12)
-    quota = dataclasses.replace(FAST, per_hour=5)
+    quota = dataclasses.replace(FAST, per_hour=5, poll=0.25)
+    statements = []  # the quota reached, the sender must wait for the hour, not keep asking the ledger
+    sa.event.listen(engine, "before_cursor_execute", lambda *_: statements.append(1))
 
     async def for_a_while():
         stop = asyncio.Event()
@@ -297,6 +300,7 @@ def test_the_hourly_quota_holds_the_rest_of_a_send_and_a_second_run_too(engine, 
     first = asyncio.run(for_a_while())
     assert not first.finished and first.this_run["sent"] == 5 == len(smtp_server.messages)
     assert first.tally["queued"] == 7
+    assert len(statements) <= 100  # about 55 here; over 190 when it polled without waiting
     again = asyncio.run(for_a_while())  # a restart does not get a fresh hour
     assert again.this_run["sent"] == 0 and len(smtp_server.messages) == 5
 

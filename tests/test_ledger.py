@@ -161,6 +161,23 @@ def test_the_hourly_quota_counts_what_was_sent_or_is_in_flight_in_every_send(eng
     assert len(ledger.claim(engine, send, worker="c", limit=3, lease=LEASE)[0]) == 3  # no quota: the limit alone
 
 
+def test_when_the_hourly_quota_has_room_again(engine):
+    people(engine, 5)
+    send, _ = ledger.create_send(engine, DATE, NETWORKS)
+    room = lambda: ledger.hourly_room_at(engine, per_hour=3, lease=LEASE)  # noqa: E731
+    assert abs((room() - ledger.now()).total_seconds()) < 1  # nothing sent yet
+    claims, _ = ledger.claim(engine, send, worker="a", limit=3, lease=LEASE, per_hour=3)
+    assert 0 < (room() - ledger.now()).total_seconds() <= 1  # full, in flight: look again shortly
+    ledger.record(engine, [Outcome(c.delivery_id, State.SENT, 1, "250 ok") for c in claims], worker="a")
+    minutes_ago = [50, 20, 5]  # the oldest of the three leaves the hour first
+    with engine.begin() as conn:
+        for claim, minutes in zip(claims, minutes_ago):
+            conn.execute(ledger.deliveries_table.update().where(ledger.deliveries_table.c.id == claim.delivery_id)
+                         .values(sent_at=ledger.now() - dt.timedelta(minutes=minutes)))
+    assert abs((room() - ledger.now()).total_seconds() - 10 * 60) < 5
+    assert abs((ledger.hourly_room_at(engine, per_hour=2, lease=LEASE) - ledger.now()).total_seconds() - 40 * 60) < 5
+
+
 def test_concurrent_claimants_keep_to_the_hourly_quota_together(engine):
     people(engine, 60)
     send, _ = ledger.create_send(engine, DATE, NETWORKS)
