@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import random
 import time
 from collections import Counter
@@ -30,6 +31,8 @@ from .ledger import Claim, Outcome, Send, State
 from .message import Composer, Outgoing
 from .render import render
 from .tokens import Signer
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .dkim import DKIMKey
@@ -133,6 +136,7 @@ class _Run:
         self.paused: str | None = None
         self.failure: BaseException | None = None
         self.counts: Counter = Counter()
+        self.quota_reached = False  # said once per run, not each time the hour frees a message
         self.done = self.total = 0
         # One thread for the database: SQL never blocks the event loop, and never runs concurrently with itself.
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="ledger")
@@ -209,7 +213,12 @@ class _Run:
             self._report()
             due = await self.db(ledger.next_due, self.send.id, lease=self.lease)
             if due is not None and self.options.per_hour is not None:  # due, but perhaps not within the quota
-                due = max(due, await self.db(ledger.hourly_room_at, per_hour=self.options.per_hour, lease=self.lease))
+                room = await self.db(ledger.hourly_room_at, per_hour=self.options.per_hour, lease=self.lease)
+                if room - due > dt.timedelta(seconds=self.options.poll) and not self.quota_reached:
+                    self.quota_reached = True
+                    log.warning("the hourly quota of %s messages is used up: the rest of the send goes out as the hour"
+                                " allows (the next at %s)", f"{self.options.per_hour:,}", f"{room.astimezone():%H:%M:%S %Z}")
+                due = max(due, room)
             wait = self.options.poll if due is None else (due - ledger.now()).total_seconds()
             await _sleep(self.stop, max(0.01, min(wait, self.options.poll)))
 

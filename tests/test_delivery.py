@@ -282,7 +282,7 @@ def test_a_stopped_send_gives_back_its_claims_and_the_next_run_finishes_it(engin
     assert Counter(to for m in smtp_server.messages for to in m.rcpt_tos) == Counter({p.email: 1 for p in people})
 
 
-def test_the_hourly_quota_holds_the_rest_of_a_send_and_a_second_run_too(engine, folder, smtp_server):
+def test_the_hourly_quota_holds_the_rest_of_a_send_and_a_second_run_too(engine, folder, smtp_server, caplog):
     crowd(engine, folder, 12)
     quota = dataclasses.replace(FAST, per_hour=5, poll=0.25)
     statements = []  # the quota reached, the sender must wait for the hour, not keep asking the ledger
@@ -300,6 +300,8 @@ def test_the_hourly_quota_holds_the_rest_of_a_send_and_a_second_run_too(engine, 
     first = asyncio.run(for_a_while())
     assert not first.finished and first.this_run["sent"] == 5 == len(smtp_server.messages)
     assert first.tally["queued"] == 7
+    [said] = [r.getMessage() for r in caplog.records if "hourly quota" in r.getMessage()]
+    assert said.startswith("the hourly quota of 5 messages is used up: the rest of the send goes out as the hour allows")
     assert len(statements) <= 100  # about 55 here; over 190 when it polled without waiting
     again = asyncio.run(for_a_while())  # a restart does not get a fresh hour
     assert again.this_run["sent"] == 0 and len(smtp_server.messages) == 5
