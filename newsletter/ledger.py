@@ -3,7 +3,8 @@
 A recipient's row moves queued -> sending (claimed, with a lease) -> sent | deferred | failed, or
 to suppressed when the subscriber unsubscribed or left the issue's networks before it was their
 turn. Claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several sender processes share a send;
-SQLite serialises writers, so there a claim is simply one atomic UPDATE.
+SQLite serialises writers, so there a claim is simply one atomic UPDATE. The ledger also keeps
+the hourly sending quota (shared by every sender) and the scheduler's notices to the editor.
 """
 
 from __future__ import annotations
