@@ -31,6 +31,21 @@ def rows(engine) -> list[dict]:
         return [r._asdict() for r in conn.execute(ledger.deliveries_table.select().order_by(ledger.deliveries_table.c.id))]
 
 
+def together(count: int, target) -> None:
+    """`target(index)` in `count` threads, released at the same moment; returns when all have finished."""
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        target(index)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def test_a_send_is_created_once_with_a_row_per_active_recipient(engine):
     crowd = people(engine, 9)
     subscribers.set_status(engine, crowd[0].id, subscribers.Status.UNSUBSCRIBED, reason="test")
@@ -48,17 +63,8 @@ def test_a_send_is_created_once_with_a_row_per_active_recipient(engine):
 
 def test_concurrent_creators_agree_on_one_send(engine):
     people(engine, 30)
-    results, barrier = [], threading.Barrier(4)
-
-    def create():
-        barrier.wait()
-        results.append(ledger.create_send(engine, DATE, NETWORKS))
-
-    threads = [threading.Thread(target=create) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = []
+    together(4, lambda _: results.append(ledger.create_send(engine, DATE, NETWORKS)))
     assert sorted(created for _, created in results) == [False, False, False, True]
     assert len({send.id for send, _ in results}) == 1
     assert len(rows(engine)) == 30
@@ -68,10 +74,8 @@ def test_concurrent_claimants_never_share_a_row(engine):
     people(engine, 90)
     send, _ = ledger.create_send(engine, DATE, NETWORKS)
     taken: list[list[int]] = [[] for _ in range(4)]
-    barrier = threading.Barrier(4)
 
     def claimant(index: int):
-        barrier.wait()
         while True:
             claims, _ = ledger.claim(engine, send, worker=f"w{index}", limit=7, lease=LEASE)
             if not claims:
@@ -79,11 +83,7 @@ def test_concurrent_claimants_never_share_a_row(engine):
             taken[index].extend(c.subscriber_id for c in claims)
             ledger.record(engine, [Outcome(c.delivery_id, State.SENT, 1, "250 ok") for c in claims], worker=f"w{index}")
 
-    threads = [threading.Thread(target=claimant, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    together(4, claimant)
     everyone = [sid for batch in taken for sid in batch]
     assert len(everyone) == len(set(everyone)) == 90
     assert ledger.tally(engine, send.id)["sent"] == 90
@@ -182,20 +182,14 @@ def test_concurrent_claimants_keep_to_the_hourly_quota_together(engine):
     people(engine, 60)
     send, _ = ledger.create_send(engine, DATE, NETWORKS)
     taken: list[int] = []
-    barrier = threading.Barrier(4)
 
     def claimant(index: int):
-        barrier.wait()
         for _ in range(10):
             claims, _ = ledger.claim(engine, send, worker=f"w{index}", limit=3, lease=LEASE, per_hour=20)
             taken.extend(c.subscriber_id for c in claims)
             ledger.record(engine, [Outcome(c.delivery_id, State.SENT, 1, "250 ok") for c in claims], worker=f"w{index}")
 
-    threads = [threading.Thread(target=claimant, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    together(4, claimant)
     assert len(taken) == len(set(taken)) == 20
 
 

@@ -470,6 +470,23 @@ def test_two_schedulers_starting_together_on_a_fresh_database_agree_on_one_job(e
         assert conn.execute(sa.text(f"SELECT id FROM {schedule.JOBS_TABLE}")).scalars().all() == [schedule.JOB_ID]
 
 
+def fire_together(root, engines, smtp_server, at: dt.datetime) -> list[schedule.FiringResult]:
+    """The same firing in one thread per engine, released at the same moment."""
+    barrier = threading.Barrier(len(engines))
+    results = []
+
+    def one(engine):
+        barrier.wait()
+        results.append(fire(root, engine, smtp_server, at))
+
+    threads = [threading.Thread(target=one, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_firings_at_once_on_postgresql_send_once(example_dir, database_url, smtp_server, request):
     """The ledger guard itself, with both firings certainly running together (each with its own engine)."""
@@ -477,18 +494,7 @@ def test_two_firings_at_once_on_postgresql_send_once(example_dir, database_url, 
     request.addfinalizer(lambda: [e.dispose() for e in engines])
     subscribe(engines[0], example_dir)
     at = dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON)
-    barrier = threading.Barrier(2)
-    results = []
-
-    def one(engine):
-        barrier.wait()
-        results.append(fire(example_dir, engine, smtp_server, at))
-
-    threads = [threading.Thread(target=one, args=(e,)) for e in engines]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = fire_together(example_dir, engines, smtp_server, at)
     assert {r.outcome for r in results} <= {Outcome.SENT, Outcome.ALREADY_SENT}
     sent = to_subscribers(smtp_server)
     assert sent and sorted(sent) == sorted(set(sent)) == sorted(recipients(engines[0], at.date()))
@@ -498,19 +504,7 @@ def test_two_firings_at_once_on_postgresql_send_once(example_dir, database_url, 
 def test_two_firings_at_once_without_an_issue_tell_the_editor_once(example_dir, database_url, smtp_server, request):
     engines = [open_store(database_url), open_store(database_url)]
     request.addfinalizer(lambda: [e.dispose() for e in engines])
-    at = dt.datetime(2026, 12, 4, 9, 0, tzinfo=LONDON)
-    barrier = threading.Barrier(2)
-    results = []
-
-    def one(engine):
-        barrier.wait()
-        results.append(fire(example_dir, engine, smtp_server, at))
-
-    threads = [threading.Thread(target=one, args=(e,)) for e in engines]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = fire_together(example_dir, engines, smtp_server, dt.datetime(2026, 12, 4, 9, 0, tzinfo=LONDON))
     assert [r.outcome for r in results] == [Outcome.NO_ISSUE, Outcome.NO_ISSUE]
     assert sorted(r.told or "" for r in results) == ["", EDITOR]
     assert len(notices(smtp_server)) == 1
