@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -148,6 +148,7 @@ def networks_of(
     """
     found: dict[int, set[str]] = {sid: set() for sid in subscriber_ids}
     if found:
+        members: sa.ColumnElement[bool]
         if window is None:
             members = N.c.subscriber_id.in_(list(found))
         else:
@@ -158,7 +159,9 @@ def networks_of(
     return {sid: frozenset(networks) for sid, networks in found.items()}
 
 
-def _with_networks(conn: sa.Connection, rows: list[sa.Row], *, window: tuple[int, int] | None = None) -> list[Subscriber]:
+def _with_networks(
+    conn: sa.Connection, rows: Sequence[sa.Row], *, window: tuple[int, int] | None = None
+) -> list[Subscriber]:
     """Subscribers from `rows`, each with its networks."""
     found = networks_of(conn, [row.id for row in rows], window=window)
     return [_subscriber(row, found[row.id]) for row in rows]

@@ -11,7 +11,18 @@ from .claims import Claim, Outcome, claim, next_due, record, release, release_de
 from .notices import first_notice
 from .quota import HOURLY_LOCK_KEY, hourly_room_at
 from .report import Failure, SendStatus, Tally, status, tally
-from .sends import Send, active_sends, create_send, finish, get_send, latest_send, pause, resume, send_by_id, sent_issues
+from .sends import (
+    Send,
+    active_sends,
+    create_send,
+    finish,
+    get_send,
+    latest_send,
+    pause,
+    resume,
+    send_by_id,
+    sent_issues,
+)
 from .tables import (
     DONE,
     OPEN,

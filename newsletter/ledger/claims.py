@@ -115,7 +115,7 @@ def _read_recipients(conn: sa.Connection, send: Send, taken: list[sa.Row]) -> tu
         if why is None and person is not None:
             claims.append(Claim(row.id, row.subscriber_id, person.email, person.name, networks, row.attempts))
         else:
-            suppressed.append(dict(b_id=row.id, b_reply=f"not sent: {why}", b_variant=network_key(networks)))
+            suppressed.append({"b_id": row.id, "b_reply": f"not sent: {why}", "b_variant": network_key(networks)})
     return claims, suppressed
 
 
@@ -136,7 +136,9 @@ def _write_back(conn: sa.Connection, claims: list[Claim], suppressed: list[dict[
         conn.execute(
             D.update()
             .where(D.c.id == sa.bindparam("b_id"))
-            .values(state=State.SUPPRESSED.value, last_reply=sa.bindparam("b_reply"), variant=sa.bindparam("b_variant")),
+            .values(
+                state=State.SUPPRESSED.value, last_reply=sa.bindparam("b_reply"), variant=sa.bindparam("b_variant")
+            ),
             suppressed,
         )
     if claims:
@@ -144,7 +146,7 @@ def _write_back(conn: sa.Connection, claims: list[Claim], suppressed: list[dict[
             D.update()
             .where(D.c.id == sa.bindparam("b_id"))
             .values(email=sa.bindparam("b_email"), variant=sa.bindparam("b_variant")),
-            [dict(b_id=c.delivery_id, b_email=c.email, b_variant=network_key(c.networks)) for c in claims],
+            [{"b_id": c.delivery_id, "b_email": c.email, "b_variant": network_key(c.networks)} for c in claims],
         )
 
 
@@ -166,15 +168,15 @@ def record(engine: sa.Engine, outcomes: list[Outcome], *, worker: str) -> None:
                 sent_at=sa.bindparam("b_sent_at", type_=UTCDateTime),
             ),
             [
-                dict(
-                    b_id=o.delivery_id,
-                    b_state=o.state.value,
-                    b_attempts=o.attempts,
-                    b_reply=o.reply[:2000],
-                    b_message_id=o.message_id,
-                    b_next=o.next_attempt_at,
-                    b_sent_at=when if o.state == State.SENT else None,
-                )
+                {
+                    "b_id": o.delivery_id,
+                    "b_state": o.state.value,
+                    "b_attempts": o.attempts,
+                    "b_reply": o.reply[:2000],
+                    "b_message_id": o.message_id,
+                    "b_next": o.next_attempt_at,
+                    "b_sent_at": when if o.state == State.SENT else None,
+                }
                 for o in outcomes
             ],
         )
@@ -183,7 +185,9 @@ def record(engine: sa.Engine, outcomes: list[Outcome], *, worker: str) -> None:
 def renew(engine: sa.Engine, *, worker: str) -> None:
     """Extend the lease on every row this process holds."""
     with engine.begin() as conn:
-        conn.execute(D.update().where(D.c.claimed_by == worker, D.c.state == State.SENDING.value).values(claimed_at=now()))
+        conn.execute(
+            D.update().where(D.c.claimed_by == worker, D.c.state == State.SENDING.value).values(claimed_at=now())
+        )
 
 
 def release(engine: sa.Engine, *, worker: str) -> int:

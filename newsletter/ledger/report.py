@@ -82,7 +82,9 @@ def _counts(conn: sa.Connection, send: Send) -> tuple[Tally, dict[str, Tally]]:
     per_network: dict[str, Tally] = {n: Tally() for n in sorted(send.networks)}
     total = Tally()
     rows = conn.execute(
-        sa.select(D.c.variant, D.c.state, sa.func.count()).where(D.c.send_id == send.id).group_by(D.c.variant, D.c.state)
+        sa.select(D.c.variant, D.c.state, sa.func.count())
+        .where(D.c.send_id == send.id)
+        .group_by(D.c.variant, D.c.state)
     ).all()
     # Rows not claimed yet have no variant: count them under the subscriber's networks as they are now.
     waiting = conn.execute(

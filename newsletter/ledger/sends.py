@@ -33,14 +33,14 @@ def _send(row: sa.Row) -> Send:
 def get_send(engine: sa.Engine, issue_date: dt.date) -> Send | None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(T).where(T.c.issue_date == issue_date)).one_or_none()
-    return row and _send(row)
+    return _send(row) if row else None
 
 
 def latest_send(engine: sa.Engine) -> Send | None:
     """The send of the newest issue sent (or being sent)."""
     with engine.connect() as conn:
         row = conn.execute(sa.select(T).order_by(T.c.issue_date.desc()).limit(1)).one_or_none()
-    return row and _send(row)
+    return _send(row) if row else None
 
 
 def send_by_id(engine: sa.Engine, send_id: int) -> Send:
@@ -115,5 +115,7 @@ def finish(engine: sa.Engine, send_id: int) -> bool:
     """Mark the send finished if no row is left open; whether it is finished."""
     open_rows = sa.exists().where(D.c.send_id == send_id, D.c.state.in_(OPEN))
     with engine.begin() as conn:
-        conn.execute(T.update().where(T.c.id == send_id, T.c.finished_at.is_(None), ~open_rows).values(finished_at=now()))
+        conn.execute(
+            T.update().where(T.c.id == send_id, T.c.finished_at.is_(None), ~open_rows).values(finished_at=now())
+        )
         return conn.execute(sa.select(T.c.finished_at).where(T.c.id == send_id)).scalar_one() is not None
