@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from .errors import ContentError, Problem, SubscriberError
-from .subscribers import N, S, Status, Subscriber, check_networks, check_text, listing, normalize_address, now
+from .subscribers import N, S, Status, Subscriber, check_networks, check_text, listing, networks_of, normalize_address, now
 
 COLUMNS = ("email", "name", "organisation", "networks", "status")
 REQUIRED = ("email", "networks")
@@ -219,11 +219,7 @@ def _merge(conn: sa.Connection, batch: list[Record], report: ImportReport, *, wr
     existing = {row.email_key: row for row in conn.execute(
         sa.select(S.c.id, S.c.email_key, S.c.name, S.c.organisation, S.c.status).where(S.c.email_key.in_(keys))
     )}
-    networks: dict[int, set[str]] = {}
-    if existing:
-        ids = [row.id for row in existing.values()]
-        for sid, network in conn.execute(sa.select(N.c.subscriber_id, N.c.network).where(N.c.subscriber_id.in_(ids))):
-            networks.setdefault(sid, set()).add(network)
+    networks = networks_of(conn, [row.id for row in existing.values()])
     when = now()
     reason = f"imported from {report.path.name}"
     new: list[Record] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -138,14 +138,32 @@ def _subscriber(row: sa.Row, networks: Iterable[str]) -> Subscriber:
     )
 
 
-def _with_networks(conn: sa.Connection, rows: list[sa.Row], members: sa.ColumnElement[bool] | None = None) -> list[Subscriber]:
-    """Subscribers from `rows`, with the networks that `members` selects (default: those of these rows)."""
-    found: dict[int, list[str]] = {row.id: [] for row in rows}
+def networks_of(
+    conn: sa.Connection, subscriber_ids: Iterable[int], *, window: tuple[int, int] | None = None
+) -> dict[int, frozenset[str]]:
+    """The networks of each of these subscribers (empty for one that has none or is not there), in one query.
+
+    With `window` (low, high), memberships are selected by the id range low < id <= high instead of by
+    a list of ids: what a page of `_stream` wants, which covers such a range.
+    """
+    found: dict[int, set[str]] = {sid: set() for sid in subscriber_ids}
     if found:
-        members = N.c.subscriber_id.in_(list(found)) if members is None else members
+        members: sa.ColumnElement[bool]
+        if window is None:
+            members = N.c.subscriber_id.in_(list(found))
+        else:
+            members = sa.and_(N.c.subscriber_id > window[0], N.c.subscriber_id <= window[1])
         for sid, network in conn.execute(sa.select(N.c.subscriber_id, N.c.network).where(members)):
             if sid in found:
-                found[sid].append(network)
+                found[sid].add(network)
+    return {sid: frozenset(networks) for sid, networks in found.items()}
+
+
+def _with_networks(
+    conn: sa.Connection, rows: Sequence[sa.Row], *, window: tuple[int, int] | None = None
+) -> list[Subscriber]:
+    """Subscribers from `rows`, each with its networks."""
+    found = networks_of(conn, [row.id for row in rows], window=window)
     return [_subscriber(row, found[row.id]) for row in rows]
 
 
@@ -170,7 +188,7 @@ def _stream(engine: sa.Engine, *, status: Status | None = None, networks: frozen
             query = sa.select(*_COLUMNS).where(S.c.id > last, S.c.id <= upper).order_by(S.c.id)
             if status is not None:
                 query = query.where(S.c.status == status.value)
-            page = _with_networks(conn, conn.execute(query).all(), sa.and_(N.c.subscriber_id > last, N.c.subscriber_id <= upper))
+            page = _with_networks(conn, conn.execute(query).all(), window=(last, upper))
         yield from (s for s in page if networks is None or not networks.isdisjoint(s.networks))
         if size < PAGE:
             return
