@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import email
 import email.policy
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -16,12 +17,13 @@ import sqlalchemy as sa
 import yaml
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
-from newsletter import ledger, schedule
+from newsletter import ledger
+from newsletter import scheduler as schedule
 from newsletter.cli import main
 from newsletter.content import Schedule
 from newsletter.folder import load_newsletter
 from newsletter.importer import import_csv
-from newsletter.schedule import Outcome
+from newsletter.scheduler import Outcome
 from newsletter.store import open_store
 from newsletter.tokens import Signer
 from newsletter.transports import OutboxTransport, SMTPTransport
@@ -405,6 +407,24 @@ def test_a_restart_keeps_the_next_firing_and_a_new_cron_reschedules(example_dir,
     scheduler = schedule.start_scheduler(runner_for(example_dir, engine, smtp_server))
     scheduler.shutdown()
     assert stored_next_run(engine).astimezone(LONDON).strftime("%a %H:%M") == "Tue 08:00"
+
+
+def test_a_job_stored_before_the_scheduler_became_a_package_keeps_its_next_firing(example_dir, engine, smtp_server):
+    """The job table names weekly_issue_job's module: one stored as newsletter.schedule's is adopted, not dropped."""
+    scheduler = schedule.start_scheduler(runner_for(example_dir, engine, smtp_server))
+    scheduler.shutdown()
+    due = stored_next_run(engine)
+    table = SQLAlchemyJobStore(engine=engine, tablename=schedule.JOBS_TABLE).jobs_t
+    with engine.begin() as conn:
+        state = pickle.loads(conn.execute(sa.select(table.c.job_state)).scalar_one())
+        state["func"] = "newsletter.schedule:weekly_issue_job"
+        conn.execute(table.update().values(job_state=pickle.dumps(state)))
+    scheduler = schedule.start_scheduler(runner_for(example_dir, engine, smtp_server))
+    scheduler.shutdown()
+    assert stored_next_run(engine) == due
+    with engine.connect() as conn:
+        assert pickle.loads(conn.execute(sa.select(table.c.job_state)).scalar_one())["func"] == \
+            "newsletter.scheduler.runner:weekly_issue_job"
 
 
 def test_no_schedule_in_newsletter_yaml_is_a_clear_error(example_dir, engine, smtp_server):
