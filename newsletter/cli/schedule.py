@@ -9,7 +9,7 @@ import signal
 import threading
 from pathlib import Path
 
-from .. import schedule
+from .. import scheduler as schedule
 from ..errors import ConfigError
 from ..folder import load_newsletter
 from ..settings import Settings
