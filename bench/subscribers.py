@@ -29,9 +29,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from newsletter.importer import import_csv  # noqa: E402
-from newsletter.store import open_store  # noqa: E402
-from newsletter.subscribers import S, Status, recipients  # noqa: E402
+from newsletter.importer import import_csv
+from newsletter.store import open_store
+from newsletter.subscribers import S, Status, recipients
 
 NETWORKS = ["lead-members", "data-benchmarking", "adoption", "ad-education", "ad-safeguarding", "qa-leads", "fostering", "send"]
 ISSUE_NETWORKS = ["qa-leads", "fostering", "send"]
@@ -150,7 +150,7 @@ def main() -> None:
                 base = None
                 for rows in sizes:
                     r = bench(kind, rows, files[rows], dbs)
-                    parse_s, _ = timed(lambda: parse_only(files[rows]))
+                    parse_s, _ = timed(lambda path=files[rows]: parse_only(path))
                     per_import = r["import_s"] / rows * 1e6
                     per_stream = r["stream_s"] / r["recipients"] * 1e6
                     base = base or (per_import, per_stream, r["stream_mb"])

@@ -83,7 +83,7 @@ def measure(email_html: str, width: int, workdir: Path) -> dict:
     page = workdir / f"measure-{width}.html"
     page.write_text(framed(email_html, width, 900, script=MEASURE), encoding="utf-8")
     dom = chromium("--window-size=900,900", "--dump-dom", page.as_uri())
-    found = re.search(r"<pre id=\"answer\">(.*?)</pre>", dom, flags=re.S)
+    found = re.search(r"<pre id=\"answer\">(.*?)</pre>", dom, flags=re.DOTALL)
     assert found and found.group(1), f"no measurements in the page at {width}px"
     return json.loads(html_lib.unescape(found.group(1)))
 

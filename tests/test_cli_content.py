@@ -67,7 +67,7 @@ def test_check_prints_every_error_and_exits_1(capsys, example_dir, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "argv, message",
+    ("argv", "message"),
     [
         (["check", "--date", "2026-01-02"], "error: no issue dated 2026-01-02"),
         (["render", "--network", "nope", "--format", "json"], "error: unknown network 'nope' (networks: ad-education"),
@@ -132,7 +132,7 @@ def test_render_needs_out_or_json(capsys, example_dir):
     assert exited.value.code == 2 and "one of the arguments --out --format is required" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command, option", [("check", "--date"), ("render", "--network"), ("preview", "--port")])
+@pytest.mark.parametrize(("command", "option"), [("check", "--date"), ("render", "--network"), ("preview", "--port")])
 def test_help(capsys, command, option):
     with pytest.raises(SystemExit) as exited:
         main([command, "--help"])

@@ -64,7 +64,7 @@ def test_a_test_send_goes_to_one_address_as_a_reader_of_every_network_outside_th
     env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key")
     imported(capsys, example_dir)
 
-    code, out, err = run(capsys, "send", "--dir", str(example_dir), "--test", "editor@example.org", "--date", "2026-11-27")
+    code, _out, err = run(capsys, "send", "--dir", str(example_dir), "--test", "editor@example.org", "--date", "2026-11-27")
 
     assert code == 0, err
     assert [m.rcpt_tos for m in smtp_server.messages] == [["editor@example.org"]]
@@ -94,7 +94,7 @@ def test_smtp_without_a_secret_key_is_refused_before_anything_is_sent(env, capsy
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
     imported(capsys, example_dir)
 
-    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+    code, _out, err = run(capsys, "send", "--dir", str(example_dir))
 
     assert code == 1 and err.strip().count("\n") == 0 and "NEWSLETTER_SECRET_KEY" in err
     assert smtp_server.messages == [] and not (example_dir / ".secret_key").exists()

@@ -117,19 +117,19 @@ def test_folder_is_mounted_where_the_commands_look(services):
 
 def test_dockerfile_runs_the_scheduler_and_ships_templates():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.1[1-9]", dockerfile, flags=re.M)
-    cmd = re.search(r"^CMD (.+)$", dockerfile, flags=re.M).group(1)
+    assert re.search(r"^FROM python:3\.1[1-9]", dockerfile, flags=re.MULTILINE)
+    cmd = re.search(r"^CMD (.+)$", dockerfile, flags=re.MULTILINE).group(1)
     assert yaml.safe_load(cmd) == ["python", "/app/scheduler.py", "--dir", "/newsletter"]
     assert re.search(r"pip install -e \.", dockerfile)  # editable: templates/ is read from beside the package
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", "*.db", ".venv"} <= set(ignored)
 
 
-@pytest.mark.parametrize("unit, command", [("newsletter-scheduler.service", "schedule"), ("newsletter-web.service", "serve")])
+@pytest.mark.parametrize(("unit", "command"), [("newsletter-scheduler.service", "schedule"), ("newsletter-web.service", "serve")])
 def test_systemd_units_run_real_commands(unit, command):
     text = (ROOT / "deploy" / unit).read_text()
-    argv = shlex.split(re.search(r"^ExecStart=(.+)$", text, flags=re.M).group(1))
+    argv = shlex.split(re.search(r"^ExecStart=(.+)$", text, flags=re.MULTILINE).group(1))
     assert argv[0].endswith("/bin/newsletter")
     assert parser().parse_args(argv[1:]).command == command
-    assert re.search(r"^Restart=on-failure$", text, flags=re.M)
-    assert re.search(r"^EnvironmentFile=", text, flags=re.M)
+    assert re.search(r"^Restart=on-failure$", text, flags=re.MULTILINE)
+    assert re.search(r"^EnvironmentFile=", text, flags=re.MULTILINE)

@@ -158,19 +158,19 @@ def test_names_are_quoted_or_encoded_and_read_back_exactly(smtp_server, newslett
     [data] = deliver(smtp_server, composer(newsletter).message(subscriber_id=3, email="x@example.org", name=name))
     head = data.split(b"\r\n\r\n", 1)[0]
     assert head.isascii()
-    to_lines = re.search(rb"^To:.*?\r\n(?! )", head + b"\r\n", flags=re.M | re.S).group().split(b"\r\n")
+    to_lines = re.search(rb"^To:.*?\r\n(?! )", head + b"\r\n", flags=re.MULTILINE | re.DOTALL).group().split(b"\r\n")
     assert all(len(line) <= 78 for line in to_lines)
     to = parse(data)["To"]
     assert to.addresses[0].addr_spec == "x@example.org"
     if name.isascii():
         assert to.addresses[0].display_name == name.strip()
     else:  # the email package puts a space between adjacent encoded words (RFC 2047 says drop it): decode by the RFC
-        raw = " ".join(re.search(rb"^To: (.*?)\r\n(?! )", head + b"\r\n", flags=re.M | re.S).group(1).decode().split())
+        raw = " ".join(re.search(rb"^To: (.*?)\r\n(?! )", head + b"\r\n", flags=re.MULTILINE | re.DOTALL).group(1).decode().split())
         assert str(make_header(decode_header(raw))) == f"{name.strip()} <x@example.org>"
 
 
 @pytest.mark.parametrize(
-    "field, value",
+    ("field", "value"),
     [
         ("name", "Jo\r\nBcc: victim@example.org"),
         ("name", "Jo\nBloggs"),

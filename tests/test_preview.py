@@ -37,7 +37,7 @@ def test_page_shows_both_widths_networks_text_and_checks(example_dir):
         assert f">{name}</option>" in page
     assert '<option value="2026-11-27" selected>' in page and '<option value="2026-11-20">' in page
     assert "No errors or warnings." in page and "no problems" in page
-    text = html.unescape(re.search(r'<section id="text">.*?<pre>(.*?)</pre>', page, flags=re.S).group(1))
+    text = html.unescape(re.search(r'<section id="text">.*?<pre>(.*?)</pre>', page, flags=re.DOTALL).group(1))
     assert text == get(app, "/email.txt").text
     assert "PROGRAMME: New duties in the Family Support Act" in text
 

@@ -39,7 +39,7 @@ def test_per_second_allows_a_burst_then_waits_for_the_oldest_to_leave_the_window
     assert times(limiter, clock, 7) == [0, 0, 0, 1, 1, 1, 2]
 
 
-@pytest.mark.parametrize("rate, expected", [(0.5, [0, 2, 4, 6]), (2.5, [0, 0, 0.8, 0.8])])
+@pytest.mark.parametrize(("rate", "expected"), [(0.5, [0, 2, 4, 6]), (2.5, [0, 0, 0.8, 0.8])])
 def test_fractional_rates_per_second(rate, expected):
     clock = Clock()
     limiter = RateLimiter(per_second=rate, clock=clock, sleep=clock.sleep)

@@ -31,7 +31,7 @@ def web(issue) -> Rendered:
 
 
 def visible_text(html: str) -> str:
-    html = re.sub(r"<(style|title)\b.*?</\1>|<!--.*?-->", " ", html, flags=re.S)
+    html = re.sub(r"<(style|title)\b.*?</\1>|<!--.*?-->", " ", html, flags=re.DOTALL)
     return html_lib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
 
 
@@ -226,7 +226,7 @@ def test_broken_mjml_is_a_content_error(issue, tmp_path):
 class _Recorder(http.server.BaseHTTPRequestHandler):
     requests: list[str] = []
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):  # http.server calls do_<METHOD>
         _Recorder.requests.append(self.path)
         self.send_response(200)
         self.send_header("Content-Type", "text/css")
