@@ -33,11 +33,12 @@ from apscheduler.triggers.cron import CronTrigger
 from . import delivery, ledger
 from .checks import check
 from .content import Newsletter, Schedule
-from .delivery import Transport
+from .delivery import SendConfig
 from .errors import ConfigError, ContentError, NewsletterError, Problem
 from .folder import Folder, load_folder, load_newsletter
 from .message import notice
 from .tokens import Signer
+from .transports import Transport
 
 log = logging.getLogger(__name__)
 
@@ -272,8 +273,8 @@ async def fire(
         return _logged(FiringResult(at, date, outcome, check.describe(), told=told), level=logging.ERROR)
 
     try:
-        summary = await delivery.send_issue(load_folder(root), engine, transport, signer=signer, date=date, stop=stop,
-                                            **(send_options or {}))
+        summary = await delivery.send_issue(load_folder(root), engine, transport, date=date, stop=stop,
+                                            config=SendConfig(signer, **(send_options or {})))
     except ContentError as exc:  # the folder changed between the check and the send
         told = await tell_editor_once(engine, newsletter, transport, at=at, date=date, outcome=Outcome.INVALID,
                                       subject=f"Not sent: errors in the issue of {date}",
@@ -378,11 +379,8 @@ class Runner:
 
     def _run(self, at: dt.datetime, work: Callable[[Transport], Awaitable[FiringResult]]) -> FiringResult:
         async def go() -> FiringResult:
-            transport = self.open_transport()
-            try:
+            async with self.open_transport() as transport:
                 return await work(transport)
-            finally:
-                await transport.close()
 
         try:
             result = asyncio.run(go())
@@ -399,12 +397,9 @@ class Runner:
         return result
 
     async def _tell_failure(self, result: FiringResult) -> FiringResult:
-        transport = self.open_transport()
-        try:
+        async with self.open_transport() as transport:
             told = await tell_editor(self.newsletter, transport, subject=f"Not sent: the scheduled send of {result.date} failed",
                                      text=f"The scheduled send at {result.at.isoformat()} failed: {result.detail}\nSee the scheduler's log.")
-        finally:
-            await transport.close()
         return FiringResult(result.at, result.date, result.outcome, result.detail, told=told)
 
     def wait_for(self, count: int, *, timeout: float) -> list[FiringResult]:

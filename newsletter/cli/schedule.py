@@ -14,9 +14,7 @@ from ..errors import ConfigError
 from ..folder import load_newsletter
 from ..settings import Settings
 from ..store import open_store
-from ..tokens import Signer
-from . import common
-from . import delivery as sending
+from . import common, wiring
 
 
 def register(commands) -> None:
@@ -90,19 +88,14 @@ def run_scheduler(args: argparse.Namespace) -> int:
 def _runner(root: Path, config: Settings) -> schedule.Runner:
     """Everything a firing needs, made from the settings exactly as `newsletter send` makes it."""
     newsletter, _ = load_newsletter(root)
-    sending.transport(config, root)  # a bad NEWSLETTER_SMTP_URL fails now, not at the first firing
-    signer = Signer(sending.secret_key(config, root, smtp=bool(config.smtp_url)))
-    send_options = {
-        "options": sending.options(config),
-        "dkim": sending.dkim_key(config, newsletter),
-        "bounce_address": config.bounce_address,
-    }
+    wiring.transport(config, root)  # a bad NEWSLETTER_SMTP_URL fails now, not at the first firing
+    send = wiring.send_config(config, root, newsletter)
     engine = open_store(config.database_for(root))
     return schedule.Runner(
         root=root,
         engine=engine,
-        open_transport=lambda: sending.transport(config, root),
-        signer=signer,
+        open_transport=lambda: wiring.transport(config, root),
+        signer=send.signer,
         newsletter=newsletter,
-        send_options=send_options,
+        send_options={"options": send.options, "dkim": send.dkim, "bounce_address": send.bounce_address},
     )
