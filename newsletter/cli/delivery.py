@@ -73,12 +73,12 @@ def _run_until_signalled(main: Coroutine[Any, Any, T], stop: asyncio.Event) -> T
 def run_send(args: argparse.Namespace) -> int:
     config = settings()
     folder = load_folder(args.dir)
-    send = wiring.send_config(config, args.dir, folder.newsletter, dry_run=args.dry_run)
+    send_config = wiring.send_config(config, args.dir, folder.newsletter, dry_run=args.dry_run)
     if args.test:
-        return _send_test(args, config, folder, send)
+        return _send_test(args, config, folder, send_config)
     with wiring.store(config, args.dir) as engine:
         if args.dry_run:
-            return _dry_run(args, folder, engine, send)
+            return _dry_run(args, folder, engine, send_config)
         out = wiring.transport(config, args.dir)
         stop = asyncio.Event()
         with _progress() as progress:
@@ -86,27 +86,30 @@ def run_send(args: argparse.Namespace) -> int:
             async def main() -> delivery.SendSummary:
                 async with out:
                     return await delivery.send_issue(
-                        folder, engine, out, config=send, date=args.date, networks=args.network, progress=progress, stop=stop
-                    )
+                        folder, engine, out, config=send_config, date=args.date, networks=args.network,
+                        progress=progress, stop=stop,
+                    )  # fmt: skip
 
             summary = _run_until_signalled(main(), stop)
     return _print_summary(summary, wiring.where(config, args.dir))
 
 
-def _send_test(args: argparse.Namespace, config: Settings, folder: Folder, send: SendConfig) -> int:
+def _send_test(args: argparse.Namespace, config: Settings, folder: Folder, send_config: SendConfig) -> int:
     out = wiring.transport(config, args.dir)
 
     async def main() -> Outgoing:
         async with out:
-            return await delivery.send_test(folder, out, args.test, config=send, date=args.date)
+            return await delivery.send_test(folder, out, args.test, config=send_config, date=args.date)
 
     message = asyncio.run(main())
-    print(f"sent a test copy of the issue of {args.date or folder.latest_date()} to {message.to} {wiring.where(config, args.dir)}")
+    date = args.date or folder.latest_date()
+    print(f"sent a test copy of the issue of {date} to {message.to} {wiring.where(config, args.dir)}")
     return 0
 
 
-def _dry_run(args: argparse.Namespace, folder: Folder, engine: sa.Engine, send: SendConfig) -> int:
-    plan = asyncio.run(delivery.rehearse(folder, engine, MemoryTransport(), config=send, date=args.date, networks=args.network))
+def _dry_run(args: argparse.Namespace, folder: Folder, engine: sa.Engine, send_config: SendConfig) -> int:
+    rehearsal = delivery.rehearse(folder, engine, MemoryTransport(), config=send_config, date=args.date, networks=args.network)
+    plan = asyncio.run(rehearsal)
     names = {n.id: n.name for n in folder.newsletter.networks}
     print(f"dry run: the issue of {plan.issue_date} — {plan.subject}")
     if plan.existing is not None:
@@ -194,7 +197,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_worker(args: argparse.Namespace) -> int:
     config = settings()
     newsletter, _ = load_newsletter(args.dir)
-    send = wiring.send_config(config, args.dir, newsletter)
+    send_config = wiring.send_config(config, args.dir, newsletter)
 
     def log(line: str) -> None:
         print(f"{dt.datetime.now():%H:%M:%S} worker {os.getpid()}: {line}", file=sys.stderr, flush=True)
@@ -205,7 +208,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
         async def main() -> Counter[str]:
             async with out:
-                return await delivery.work(engine, args.dir, out, config=send, stop=stop, log=log)
+                return await delivery.work(engine, args.dir, out, config=send_config, stop=stop, log=log)
 
         done = _run_until_signalled(main(), stop)
     log(f"stopped; sent {done['sent']}, failed {done['failed']}")

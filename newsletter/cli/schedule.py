@@ -89,13 +89,17 @@ def _runner(root: Path, config: Settings) -> schedule.Runner:
     """Everything a firing needs, made from the settings exactly as `newsletter send` makes it."""
     newsletter, _ = load_newsletter(root)
     wiring.transport(config, root)  # a bad NEWSLETTER_SMTP_URL fails now, not at the first firing
-    send = wiring.send_config(config, root, newsletter)
+    send_config = wiring.send_config(config, root, newsletter)
     engine = open_store(config.database_for(root))
     return schedule.Runner(
         root=root,
         engine=engine,
         open_transport=lambda: wiring.transport(config, root),
-        signer=send.signer,
+        signer=send_config.signer,
         newsletter=newsletter,
-        send_options={"options": send.options, "dkim": send.dkim, "bounce_address": send.bounce_address},
+        send_options={  # until the scheduler takes a SendConfig itself
+            "options": send_config.options,
+            "dkim": send_config.dkim,
+            "bounce_address": send_config.bounce_address,
+        },
     )

@@ -88,7 +88,7 @@ def delivery_options(config: Settings) -> DeliveryOptions:
 
 
 def send_config(config: Settings, root: Path, newsletter: Newsletter, *, dry_run: bool = False) -> SendConfig:
-    """The send configuration of the newsletter in `root`: its signer, the delivery options, DKIM key and bounce address."""
+    """How the newsletter in `root` sends: its signer, the delivery options, the DKIM key and the bounce address."""
     return SendConfig(
         signer(config, root, dry_run=dry_run),
         options=delivery_options(config),

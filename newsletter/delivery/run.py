@@ -147,7 +147,7 @@ class Run:
         return len(claims)
 
     async def _finished_or_waited(self) -> bool:
-        """Nothing held and nothing due: True if the send is finished or paused, else wait for retries and others' claims."""
+        """Nothing held or due: True if the send is finished or paused, else wait for retries and others' claims."""
         if await self.db(ledger.finish, self.send.id) or await self._paused_elsewhere():
             return True
         await self.db(ledger.release_dead, self.send.id)
@@ -169,7 +169,8 @@ class Run:
         if room - due > dt.timedelta(seconds=self.options.poll) and not self.quota_reached:
             self.quota_reached = True
             log.warning(
-                "the hourly quota of %s messages is used up: the rest of the send goes out as the hour allows (the next at %s)",
+                "the hourly quota of %s messages is used up: the rest of the send goes out as the hour allows"
+                " (the next at %s)",
                 f"{self.options.per_hour:,}",
                 f"{room.astimezone():%H:%M:%S %Z}",
             )
