@@ -153,15 +153,14 @@ async def ours(url: str, count: int, *, concurrency: int = POOL * 2) -> tuple[fl
     started = time.perf_counter()
     folder, issue = example()
     composer = Composer(folder.newsletter, render(issue), issue_date=issue.date, signer=SIGNER)
-    transport = SMTPTransport(url, pool_size=POOL)
     queue = iter(recipients(count))
 
-    async def sender() -> None:
+    async def sender(transport: SMTPTransport) -> None:
         for subscriber_id, address, name in queue:  # the workers share one iterator: nothing is queued up
             await transport.send(composer.message(subscriber_id=subscriber_id, email=address, name=name))
 
-    await asyncio.gather(*(sender() for _ in range(concurrency)))
-    await transport.close()
+    async with SMTPTransport(url, pool_size=POOL) as transport:
+        await asyncio.gather(*(sender(transport) for _ in range(concurrency)))
     return count / (time.perf_counter() - started), transport
 
 
@@ -186,13 +185,9 @@ def engine_end_to_end(url: str, count: int) -> tuple[float, str]:
         import_csv(engine, root / "subscribers" / "bench.csv", known_networks=networks)
 
         async def go():
-            transport = SMTPTransport(url, pool_size=POOL)
-            try:
-                return await delivery.send_issue(
-                    folder, engine, transport, signer=SIGNER, options=delivery.DeliveryOptions(concurrency=POOL * 2)
-                )
-            finally:
-                await transport.close()
+            config = delivery.SendConfig(SIGNER, delivery.DeliveryOptions(concurrency=POOL * 2))
+            async with SMTPTransport(url, pool_size=POOL) as transport:
+                return await delivery.send_issue(folder, engine, transport, config=config)
 
         started = time.perf_counter()
         summary = asyncio.run(go())

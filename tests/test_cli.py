@@ -36,10 +36,10 @@ def test_a_bad_setting_is_named_in_one_line(example_dir, monkeypatch, capsys):
 
 def test_the_lease_is_a_setting_with_a_floor(monkeypatch, capsys):
     from newsletter.cli.common import settings
-    from newsletter.cli.delivery import options
+    from newsletter.cli.wiring import delivery_options
 
     monkeypatch.setenv("NEWSLETTER_LEASE_SECONDS", "90")
-    assert options(settings()).lease == 90
+    assert delivery_options(settings()).lease == 90
     monkeypatch.setenv("NEWSLETTER_LEASE_SECONDS", "1")  # shorter than a slow message: live claims would be stolen
     assert main(["send", "--dir", "nowhere", "--dry-run"]) == 1
     assert "NEWSLETTER_LEASE_SECONDS='1': Input should be greater than or equal to 5" in capsys.readouterr().err

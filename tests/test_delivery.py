@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter import delivery, ledger, subscribers
-from newsletter.delivery import DeliveryOptions
+from newsletter.delivery import DeliveryOptions, SendConfig
 from newsletter.errors import ConfigError, SendPaused, SubscriberError
 from newsletter.folder import load_folder
 from newsletter.tokens import Signer
@@ -24,6 +24,7 @@ from newsletter.transports import MemoryTransport, SMTPTransport
 
 DATE = dt.date(2026, 11, 27)
 SIGNER = Signer("test-secret")
+CONFIG = SendConfig(SIGNER)
 QA_ONLY_ITEM = "Preventing exploitation outside the home"  # the issue's item for ad-safeguarding and qa-leads
 FAST = DeliveryOptions(concurrency=4, retry_base=0.05, max_attempts=4, pause_after_errors=1000, poll=0.05)
 
@@ -45,11 +46,8 @@ def crowd(engine, folder, count: int) -> list[subscribers.Subscriber]:
 
 def send(folder, engine, server, options: DeliveryOptions = FAST, **kwargs) -> delivery.SendSummary:
     async def run():
-        transport = SMTPTransport(server.url, pool_size=options.concurrency)
-        try:
-            return await delivery.send_issue(folder, engine, transport, signer=SIGNER, date=DATE, options=options, **kwargs)
-        finally:
-            await transport.close()
+        async with SMTPTransport(server.url, pool_size=options.concurrency) as transport:
+            return await delivery.send_issue(folder, engine, transport, config=SendConfig(SIGNER, options), date=DATE, **kwargs)
 
     return asyncio.run(run())
 
@@ -267,11 +265,9 @@ def test_a_stopped_send_gives_back_its_claims_and_the_next_run_finishes_it(engin
 
     async def interrupted():
         stopping["loop"], stopping["event"] = asyncio.get_running_loop(), asyncio.Event()
-        transport = SMTPTransport(smtp_server.url, pool_size=4)
-        try:
-            return await delivery.send_issue(folder, engine, transport, signer=SIGNER, date=DATE, options=FAST, stop=stopping["event"])
-        finally:
-            await transport.close()
+        async with SMTPTransport(smtp_server.url, pool_size=4) as transport:
+            config = SendConfig(SIGNER, FAST)
+            return await delivery.send_issue(folder, engine, transport, config=config, date=DATE, stop=stopping["event"])
 
     first = asyncio.run(interrupted())
 
@@ -291,11 +287,8 @@ def test_the_hourly_quota_holds_the_rest_of_a_send_and_a_second_run_too(engine, 
     async def for_a_while():
         stop = asyncio.Event()
         asyncio.get_running_loop().call_later(1.0, stop.set)  # a second is ample for 12 messages unlimited
-        transport = SMTPTransport(smtp_server.url, pool_size=4)
-        try:
-            return await delivery.send_issue(folder, engine, transport, signer=SIGNER, date=DATE, options=quota, stop=stop)
-        finally:
-            await transport.close()
+        async with SMTPTransport(smtp_server.url, pool_size=4) as transport:
+            return await delivery.send_issue(folder, engine, transport, config=SendConfig(SIGNER, quota), date=DATE, stop=stop)
 
     first = asyncio.run(for_a_while())
     assert not first.finished and first.this_run["sent"] == 5 == len(smtp_server.messages)
@@ -317,7 +310,7 @@ def test_backoff_doubles_with_jitter_up_to_a_ceiling():
 
 def test_a_network_the_issue_does_not_go_to_is_refused(engine, folder):
     with pytest.raises(SubscriberError, match="does not go to nowhere"):
-        asyncio.run(delivery.send_issue(folder, engine, MemoryTransport(), signer=SIGNER, date=DATE, networks=["nowhere"]))
+        asyncio.run(delivery.send_issue(folder, engine, MemoryTransport(), config=CONFIG, date=DATE, networks=["nowhere"]))
     assert ledger.get_send(engine, DATE) is None
 
 

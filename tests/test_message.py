@@ -58,10 +58,9 @@ def deliver(server, *messages: Outgoing) -> list[bytes]:
     """Send through SMTPTransport to the test server; the bytes it received, in order."""
 
     async def run() -> None:
-        transport = SMTPTransport(server.url, pool_size=1)
-        for message in messages:
-            await transport.send(message)
-        await transport.close()
+        async with SMTPTransport(server.url, pool_size=1) as transport:
+            for message in messages:
+                await transport.send(message)
 
     asyncio.run(run())
     return [received.data for received in server.messages]

@@ -23,6 +23,7 @@ from newsletter import ledger
 from newsletter import scheduler as schedule
 from newsletter.cli import main
 from newsletter.content import Schedule
+from newsletter.delivery import SendConfig
 from newsletter.folder import load_newsletter
 from newsletter.importer import import_csv
 from newsletter.scheduler import Outcome
@@ -91,11 +92,8 @@ def news(example_dir: Path, engine) -> Path:
 
 def fire(root, engine, smtp_server, at: dt.datetime) -> schedule.FiringResult:
     async def go():
-        transport = SMTPTransport(smtp_server.url)
-        try:
-            return await schedule.fire(root, engine, transport, signer=SIGNER, at=at)
-        finally:
-            await transport.close()
+        async with SMTPTransport(smtp_server.url) as transport:
+            return await schedule.fire(root, engine, transport, config=SendConfig(SIGNER), at=at)
 
     return asyncio.run(go())
 
@@ -214,7 +212,7 @@ def test_with_the_outbox_default_the_notice_lands_in_the_outbox(news, engine, tm
     del data["reply_to"]  # then the sender's own address is told
     (news / "newsletter.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     outbox = tmp_path / "outbox"
-    result = asyncio.run(schedule.fire(news, engine, OutboxTransport(outbox), signer=SIGNER,
+    result = asyncio.run(schedule.fire(news, engine, OutboxTransport(outbox), config=SendConfig(SIGNER),
                                        at=dt.datetime(2026, 12, 4, 9, 0, tzinfo=LONDON)))
     assert result.outcome == Outcome.NO_ISSUE
     [eml] = outbox.glob("*.eml")
@@ -236,12 +234,9 @@ def test_the_editor_is_told_when_newsletter_yaml_breaks_after_start(news, engine
     (news / "newsletter.yaml").write_text((news / "newsletter.yaml").read_text().replace("name: Regional", "nme: Regional", 1))
 
     async def go():
-        transport = SMTPTransport(smtp_server.url)
-        try:
-            return await schedule.fire(news, engine, transport, signer=SIGNER, known=known,
+        async with SMTPTransport(smtp_server.url) as transport:
+            return await schedule.fire(news, engine, transport, config=SendConfig(SIGNER), known=known,
                                        at=dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON))
-        finally:
-            await transport.close()
 
     result = asyncio.run(go())
     assert result.outcome == Outcome.INVALID and result.told == EDITOR
@@ -255,12 +250,9 @@ def test_a_stopped_send_tells_the_editor(news, engine, smtp_server):
     from newsletter.delivery import DeliveryOptions
 
     async def go():
-        transport = SMTPTransport(smtp_server.url)
-        try:
-            return await schedule.fire(news, engine, transport, signer=SIGNER, at=dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON),
-                                       send_options={"options": DeliveryOptions(pause_after_errors=3, retry_base=0.01)})
-        finally:
-            await transport.close()
+        async with SMTPTransport(smtp_server.url) as transport:
+            return await schedule.fire(news, engine, transport, config=SendConfig(SIGNER, options=DeliveryOptions(pause_after_errors=3, retry_base=0.01)),
+                                       at=dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON))
 
     result = asyncio.run(go())
     assert result.outcome == Outcome.FAILED
@@ -307,7 +299,7 @@ def test_the_weeks_of_the_clock_changes_send_once(example_dir, engine, smtp_serv
 def runner_for(root: Path, engine: sa.Engine, smtp_server) -> schedule.Runner:
     newsletter, _ = load_newsletter(root)
     return schedule.Runner(root=root, engine=engine, open_transport=lambda: SMTPTransport(smtp_server.url),
-                           signer=SIGNER, newsletter=newsletter)
+                           config=SendConfig(SIGNER), newsletter=newsletter)
 
 
 def daily_at(root: Path, moment: dt.datetime) -> None:

@@ -36,10 +36,10 @@ def test_outbox_names_are_safe_and_a_resend_replaces_the_file(tmp_path):
     transport = OutboxTransport(tmp_path)
 
     async def go() -> None:
-        await transport.send(outgoing("../../etc/passwd@x", body=b"first\r\n"))
-        await transport.send(outgoing("../../etc/passwd@x", body=b"second\r\n"))
-        await asyncio.gather(*(transport.send(outgoing(f"{i}@example.org")) for i in range(20)))
-        await transport.close()
+        async with transport:
+            await transport.send(outgoing("../../etc/passwd@x", body=b"first\r\n"))
+            await transport.send(outgoing("../../etc/passwd@x", body=b"second\r\n"))
+            await asyncio.gather(*(transport.send(outgoing(f"{i}@example.org")) for i in range(20)))
 
     asyncio.run(go())
     names = sorted(p.name for p in tmp_path.iterdir())
@@ -60,12 +60,26 @@ def test_memory_transport_keeps_messages_and_fails_chosen_addresses():
     transport = MemoryTransport(fail=lambda address: bounce if address == "gone@example.org" else None)
 
     async def go():
-        kept = await transport.send(outgoing(to="jo@example.org"))
-        with pytest.raises(PermanentDeliveryError) as caught:
-            await transport.send(outgoing(to="gone@example.org"))
-        await transport.close()
+        async with transport as entered:
+            assert entered is transport
+            kept = await transport.send(outgoing(to="jo@example.org"))
+            with pytest.raises(PermanentDeliveryError) as caught:
+                await transport.send(outgoing(to="gone@example.org"))
         return kept, caught.value
 
     kept, error = asyncio.run(go())
     assert kept.startswith("250 ") and error is bounce and error.hard_bounce
     assert [m.to for m in transport.sent] == ["jo@example.org"] and transport.closed
+
+
+def test_a_transport_is_closed_when_its_block_ends_with_an_error(tmp_path):
+    memory, outbox = MemoryTransport(), OutboxTransport(tmp_path)
+
+    async def go() -> None:
+        async with memory, outbox:
+            await outbox.send(outgoing())
+            raise RuntimeError("the sender died")
+
+    with pytest.raises(RuntimeError, match="the sender died"):
+        asyncio.run(go())
+    assert memory.closed and len(list(tmp_path.iterdir())) == 1

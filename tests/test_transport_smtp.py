@@ -81,12 +81,9 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
-async def send_all(transport: SMTPTransport, messages, *, close: bool = True) -> list:
-    try:
+async def send_all(transport: SMTPTransport, messages) -> list:
+    async with transport:
         return await asyncio.gather(*(transport.send(m) for m in messages), return_exceptions=True)
-    finally:
-        if close:
-            await transport.close()
 
 
 # bytes and the pool -----------------------------------------------------------------------
@@ -110,10 +107,9 @@ def test_concurrent_sends_share_a_small_pool_and_arrive_byte_for_byte():
 def test_sequential_sends_reuse_one_connection():
     with serve() as server:
         async def go():
-            transport = SMTPTransport(server.url, pool_size=4)
-            for i in range(5):
-                await transport.send(outgoing(n=i))
-            await transport.close()
+            async with SMTPTransport(server.url, pool_size=4) as transport:
+                for i in range(5):
+                    await transport.send(outgoing(n=i))
             return transport.connections_opened
 
         assert run(go()) == 1 and len(server.messages) == 5
@@ -126,11 +122,10 @@ def test_4xx_after_data_is_temporary_and_the_connection_carries_on(smtp_server):
     smtp_server.handler.reply = lambda envelope: "451 4.3.0 Mailbox busy, try later" if "busy@example.org" in envelope.rcpt_tos else None
 
     async def go():
-        transport = SMTPTransport(smtp_server.url, pool_size=1)
-        with pytest.raises(TemporaryDeliveryError) as caught:
-            await transport.send(outgoing("busy@example.org"))
-        assert await transport.send(outgoing("fine@example.org")) == "250 2.0.0 OK"
-        await transport.close()
+        async with SMTPTransport(smtp_server.url, pool_size=1) as transport:
+            with pytest.raises(TemporaryDeliveryError) as caught:
+                await transport.send(outgoing("busy@example.org"))
+            assert await transport.send(outgoing("fine@example.org")) == "250 2.0.0 OK"
         return caught.value, transport.connections_opened
 
     error, opened = run(go())
@@ -150,20 +145,16 @@ def test_5xx_after_data_is_permanent_with_code_and_reply(smtp_server):
 
 
 async def _send_one(url: str, message: Outgoing, **options) -> str:
-    transport = SMTPTransport(url, **options)
-    try:
+    async with SMTPTransport(url, **options) as transport:
         return await transport.send(message)
-    finally:
-        await transport.close()
 
 
 def test_refused_recipient_unknown_mailbox_is_a_hard_bounce_and_450_is_temporary():
     handler = Handler(refuse={"gone@example.org": "550 5.1.1 No such user", "grey@example.org": "450 4.2.0 Greylisted"})
     with serve(handler) as server:
         async def go():
-            transport = SMTPTransport(server.url, pool_size=1)
-            results = [await _capture(transport.send(outgoing(a))) for a in ("gone@example.org", "grey@example.org", "ok@example.org")]
-            await transport.close()
+            async with SMTPTransport(server.url, pool_size=1) as transport:
+                results = [await _capture(transport.send(outgoing(a))) for a in ("gone@example.org", "grey@example.org", "ok@example.org")]
             return results, transport.connections_opened
 
         (gone, grey, ok), opened = run(go())
@@ -190,10 +181,9 @@ async def _capture(awaitable):
 def test_connection_dropped_mid_data_is_temporary_and_the_pool_recovers():
     with serve(Handler(hang_up={"drop@example.org"})) as server:
         async def go():
-            transport = SMTPTransport(server.url, pool_size=1)
-            dropped = await _capture(transport.send(outgoing("drop@example.org")))
-            after = [await transport.send(outgoing(f"after{i}@example.org", n=i)) for i in range(3)]
-            await transport.close()
+            async with SMTPTransport(server.url, pool_size=1) as transport:
+                dropped = await _capture(transport.send(outgoing("drop@example.org")))
+                after = [await transport.send(outgoing(f"after{i}@example.org", n=i)) for i in range(3)]
             return dropped, after, transport.connections_opened
 
         dropped, after, opened = run(go())
@@ -212,8 +202,8 @@ def test_a_pooled_connection_the_server_closed_is_replaced_without_an_error():
             await transport.send(outgoing(n=1))
         with serve(port=port) as again:  # the server restarted: the idle connection is dead
             await asyncio.sleep(0.05)
-            reply = await transport.send(outgoing(n=2))
-            await transport.close()
+            async with transport:
+                reply = await transport.send(outgoing(n=2))
             return reply, transport.connections_opened, len(again.messages)
 
     assert run(go()) == ("250 2.0.0 OK", 2, 1)

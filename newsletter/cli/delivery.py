@@ -6,28 +6,26 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import secrets
 import signal
 import sys
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Coroutine
 from contextlib import contextmanager
-from pathlib import Path
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from .. import delivery, ledger
-from ..content import Newsletter
-from ..delivery import DeliveryOptions
-from ..dkim import DKIMKey
-from ..errors import ConfigError, NotFound, display_path
-from ..folder import load_folder, load_newsletter
+from ..delivery import SendConfig
+from ..errors import NotFound
+from ..folder import Folder, load_folder, load_newsletter
+from ..message import Outgoing
 from ..settings import Settings
-from ..store import open_store
-from ..tokens import Signer
-from ..transports import MemoryTransport, open_transport
+from ..transports import MemoryTransport
+from . import wiring
 from .common import add_date, add_dir, iso_date, settings
 
-DEV_KEY_FILE = ".secret_key"
+T = TypeVar("T")
 
 
 def register(commands) -> None:
@@ -51,77 +49,10 @@ def register(commands) -> None:
     p.set_defaults(run=run_worker)
 
 
-# what every command needs --------------------------------------------------------------------
-
-
-def secret_key(config: Settings, root: Path, *, smtp: bool) -> str:
-    """NEWSLETTER_SECRET_KEY; without it, for the outbox only, a development key kept beside newsletter.yaml."""
-    if config.secret_key:
-        return config.secret_key
-    if smtp:
-        raise ConfigError("NEWSLETTER_SECRET_KEY is not set: it signs the unsubscribe links, so mail cannot go out without it")
-    path = Path(root) / DEV_KEY_FILE
-    if not path.exists():
-        # Written whole under another name, then linked into place: a concurrent run never reads half a key.
-        draft = path.with_name(f"{DEV_KEY_FILE}.{os.getpid()}.tmp")
-        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
-            file.write(secrets.token_urlsafe(32) + "\n")
-        try:
-            os.link(draft, path)
-            print(f"note: no NEWSLETTER_SECRET_KEY set: generated a development key in {display_path(path)}", file=sys.stderr)
-        except FileExistsError:
-            pass  # another run made it first: use theirs
-        finally:
-            draft.unlink()
-    key = path.read_text().strip()
-    if not key:
-        raise ConfigError(f"{display_path(path)} is empty: delete it to get a new development key")
-    return key
-
-
-def dkim_key(config: Settings, newsletter: Newsletter) -> DKIMKey | None:
-    if not config.dkim_key_file:
-        return None
-    if not config.dkim_selector:
-        raise ConfigError("NEWSLETTER_DKIM_KEY_FILE is set but NEWSLETTER_DKIM_SELECTOR is not")
-    domain = config.dkim_domain or newsletter.sender.email.rpartition("@")[2]
-    return DKIMKey.load(config.dkim_key_file, config.dkim_selector, domain)
-
-
-def options(config: Settings) -> DeliveryOptions:
-    return DeliveryOptions(
-        concurrency=config.smtp_pool,
-        retry_base=config.retry_base_seconds,
-        max_attempts=config.max_attempts,
-        pause_after_errors=config.pause_after_errors,
-        lease=config.lease_seconds,
-        per_hour=config.rate_per_hour,
-    )
-
-
-def transport(config: Settings, root: Path):
-    return open_transport(
-        config.smtp_url,
-        outbox=config.outbox_for(root),
-        pool_size=config.smtp_pool,
-        verify=config.smtp_verify,
-        rate_per_second=config.rate_per_second,
-    )
-
-
-@contextmanager
-def _store(config: Settings, root: Path) -> Iterator[sa.Engine]:
-    engine = open_store(config.database_for(root))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def _run_until_signalled(main, stop: asyncio.Event):
+def _run_until_signalled(main: Coroutine[Any, Any, T], stop: asyncio.Event) -> T:
     """Run `main` with SIGINT/SIGTERM asking it to stop cleanly (claims released, results recorded)."""
 
-    async def runner():
+    async def runner() -> T:
         loop = asyncio.get_running_loop()
 
         def stopping(sig: signal.Signals) -> None:
@@ -136,59 +67,49 @@ def _run_until_signalled(main, stop: asyncio.Event):
     return asyncio.run(runner())
 
 
-def _where(config: Settings, root: Path) -> str:
-    return "over SMTP" if config.smtp_url else f"to the outbox folder {display_path(config.outbox_for(root))}"
-
-
 # newsletter send -------------------------------------------------------------------------------
 
 
 def run_send(args: argparse.Namespace) -> int:
     config = settings()
     folder = load_folder(args.dir)
-    smtp = bool(config.smtp_url) and not args.dry_run
-    signer = Signer(secret_key(config, args.dir, smtp=smtp) if not args.dry_run or config.secret_key else secrets.token_hex(16))
-    dkim = dkim_key(config, folder.newsletter)
+    send_config = wiring.send_config(config, args.dir, folder.newsletter, dry_run=args.dry_run)
     if args.test:
-        return _send_test(args, config, folder, signer, dkim)
-    with _store(config, args.dir) as engine:
+        return _send_test(args, config, folder, send_config)
+    with wiring.store(config, args.dir) as engine:
         if args.dry_run:
-            return _dry_run(args, folder, engine, signer, dkim)
-        out = transport(config, args.dir)
+            return _dry_run(args, folder, engine, send_config)
+        out = wiring.transport(config, args.dir)
         stop = asyncio.Event()
         with _progress() as progress:
 
-            async def main():
-                try:
+            async def main() -> delivery.SendSummary:
+                async with out:
                     return await delivery.send_issue(
-                        folder, engine, out, signer=signer, date=args.date, networks=args.network, options=options(config),
-                        dkim=dkim, bounce_address=config.bounce_address, progress=progress, stop=stop,
+                        folder, engine, out, config=send_config, date=args.date, networks=args.network,
+                        progress=progress, stop=stop,
                     )  # fmt: skip
-                finally:
-                    await out.close()
 
             summary = _run_until_signalled(main(), stop)
-    return _print_summary(summary, _where(config, args.dir))
+    return _print_summary(summary, wiring.where(config, args.dir))
 
 
-def _send_test(args, config: Settings, folder, signer: Signer, dkim) -> int:
-    out = transport(config, args.dir)
+def _send_test(args: argparse.Namespace, config: Settings, folder: Folder, send_config: SendConfig) -> int:
+    out = wiring.transport(config, args.dir)
 
-    async def main():
-        try:
-            return await delivery.send_test(folder, out, args.test, signer=signer, date=args.date, dkim=dkim)
-        finally:
-            await out.close()
+    async def main() -> Outgoing:
+        async with out:
+            return await delivery.send_test(folder, out, args.test, config=send_config, date=args.date)
 
     message = asyncio.run(main())
-    print(f"sent a test copy of the issue of {args.date or folder.latest_date()} to {message.to} {_where(config, args.dir)}")
+    date = args.date or folder.latest_date()
+    print(f"sent a test copy of the issue of {date} to {message.to} {wiring.where(config, args.dir)}")
     return 0
 
 
-def _dry_run(args, folder, engine: sa.Engine, signer: Signer, dkim) -> int:
-    plan = asyncio.run(
-        delivery.rehearse(folder, engine, MemoryTransport(), signer=signer, date=args.date, networks=args.network, dkim=dkim)
-    )
+def _dry_run(args: argparse.Namespace, folder: Folder, engine: sa.Engine, send_config: SendConfig) -> int:
+    rehearsal = delivery.rehearse(folder, engine, MemoryTransport(), config=send_config, date=args.date, networks=args.network)
+    plan = asyncio.run(rehearsal)
     names = {n.id: n.name for n in folder.newsletter.networks}
     print(f"dry run: the issue of {plan.issue_date} — {plan.subject}")
     if plan.existing is not None:
@@ -250,7 +171,7 @@ STATES = ("sent", "deferred", "failed", "suppressed", "queued", "sending")
 def run_status(args: argparse.Namespace) -> int:
     config = settings()
     load_newsletter(args.dir)  # refuses a wrong --dir before a database is created there
-    with _store(config, args.dir) as engine:
+    with wiring.store(config, args.dir) as engine:
         if args.date is None:
             latest = ledger.latest_send(engine)
             if latest is None:
@@ -276,24 +197,18 @@ def run_status(args: argparse.Namespace) -> int:
 def run_worker(args: argparse.Namespace) -> int:
     config = settings()
     newsletter, _ = load_newsletter(args.dir)
-    signer = Signer(secret_key(config, args.dir, smtp=bool(config.smtp_url)))
-    dkim = dkim_key(config, newsletter)
+    send_config = wiring.send_config(config, args.dir, newsletter)
 
     def log(line: str) -> None:
         print(f"{dt.datetime.now():%H:%M:%S} worker {os.getpid()}: {line}", file=sys.stderr, flush=True)
 
-    with _store(config, args.dir) as engine:
-        out = transport(config, args.dir)
+    with wiring.store(config, args.dir) as engine:
+        out = wiring.transport(config, args.dir)
         stop = asyncio.Event()
 
-        async def main():
-            try:
-                return await delivery.work(
-                    engine, args.dir, out, signer=signer, options=options(config), dkim=dkim,
-                    bounce_address=config.bounce_address, stop=stop, log=log,
-                )  # fmt: skip
-            finally:
-                await out.close()
+        async def main() -> Counter[str]:
+            async with out:
+                return await delivery.work(engine, args.dir, out, config=send_config, stop=stop, log=log)
 
         done = _run_until_signalled(main(), stop)
     log(f"stopped; sent {done['sent']}, failed {done['failed']}")

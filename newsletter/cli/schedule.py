@@ -14,9 +14,7 @@ from ..errors import ConfigError
 from ..folder import load_newsletter
 from ..settings import Settings
 from ..store import open_store
-from ..tokens import Signer
-from . import common
-from . import delivery as sending
+from . import common, wiring
 
 
 def register(commands) -> None:
@@ -90,19 +88,12 @@ def run_scheduler(args: argparse.Namespace) -> int:
 def _runner(root: Path, config: Settings) -> schedule.Runner:
     """Everything a firing needs, made from the settings exactly as `newsletter send` makes it."""
     newsletter, _ = load_newsletter(root)
-    sending.transport(config, root)  # a bad NEWSLETTER_SMTP_URL fails now, not at the first firing
-    signer = Signer(sending.secret_key(config, root, smtp=bool(config.smtp_url)))
-    send_options = {
-        "options": sending.options(config),
-        "dkim": sending.dkim_key(config, newsletter),
-        "bounce_address": config.bounce_address,
-    }
-    engine = open_store(config.database_for(root))
+    wiring.transport(config, root)  # a bad NEWSLETTER_SMTP_URL fails now, not at the first firing
+    send_config = wiring.send_config(config, root, newsletter)  # a missing key fails before the store is opened
     return schedule.Runner(
         root=root,
-        engine=engine,
-        open_transport=lambda: sending.transport(config, root),
-        signer=signer,
+        engine=open_store(config.database_for(root)),
+        open_transport=lambda: wiring.transport(config, root),
+        config=send_config,
         newsletter=newsletter,
-        send_options=send_options,
     )

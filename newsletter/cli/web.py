@@ -13,7 +13,7 @@ from ..links import archive_index_url
 from ..store import open_store
 from ..tokens import Signer
 from .common import add_dir, settings
-from .delivery import DEV_KEY_FILE, secret_key
+from .wiring import DEV_KEY_FILE, secret_key
 
 
 def register(commands) -> None:

@@ -20,7 +20,8 @@ import sqlalchemy as sa
 
 from .. import delivery, ledger
 from ..content import Newsletter
-from ..delivery import Transport
+from ..delivery import SendConfig
+from ..transports import Transport
 from ..errors import ContentError, NewsletterError
 from ..folder import load_folder, load_newsletter
 from ..message import notice as notice_message
@@ -99,17 +100,15 @@ async def fire(
     engine: sa.Engine,
     transport: Transport,
     *,
-    signer: Signer,
+    config: SendConfig,
     at: dt.datetime,
-    send_options: Mapping[str, Any] | None = None,
     known: Newsletter | None = None,
     date: dt.date | None = None,
     stop: asyncio.Event | None = None,
 ) -> FiringResult:
     """One firing due at `at`: send the issue dated that day, or tell the editor why not.
 
-    `send_options` are send_issue's keywords as `newsletter send` passes them (options, dkim,
-    bounce_address). `known` is the newsletter as the scheduler started with it, so the editor can
+    `config` is the send configuration as `newsletter send` builds it. `known` is the newsletter as the scheduler started with it, so the editor can
     still be told when newsletter.yaml itself no longer loads. `date` names the issue instead of
     `at` (resuming an interrupted send); `stop` set ends the send early, cleanly, to be resumed.
     """
@@ -131,9 +130,7 @@ async def fire(
     [ready] = check_issues(root, [date])
     if not ready.ok:
         return await _not_ready(engine, newsletter, transport, ready, at=at, zone=zone)
-    return await _send(
-        root, engine, newsletter, transport, signer=signer, at=at, date=date, stop=stop, send_options=send_options
-    )
+    return await _send(root, engine, newsletter, transport, config=config, at=at, date=date, stop=stop)
 
 
 async def _not_ready(
@@ -163,17 +160,14 @@ async def _send(
     newsletter: Newsletter,
     transport: Transport,
     *,
-    signer: Signer,
+    config: SendConfig,
     at: dt.datetime,
     date: dt.date,
     stop: asyncio.Event | None,
-    send_options: Mapping[str, Any] | None,
 ) -> FiringResult:
     """Send the issue of `date` as `newsletter send` would; if the send cannot start or stops, the editor is told."""
     try:
-        summary = await delivery.send_issue(
-            load_folder(root), engine, transport, signer=signer, date=date, stop=stop, **(send_options or {})
-        )
+        summary = await delivery.send_issue(load_folder(root), engine, transport, config=config, date=date, stop=stop)
     except ContentError as exc:  # the folder changed between the check and the send
         notice = compose("invalid_at_send", date=date, problems=exc.problems)
         outcome, detail = Outcome.INVALID, str(exc.problems[0])

@@ -30,7 +30,8 @@ from apscheduler.util import obj_to_ref
 
 from .. import ledger
 from ..content import Newsletter
-from ..delivery import Transport
+from ..delivery import SendConfig
+from ..transports import Transport
 from ..errors import ConfigError
 from ..tokens import Signer
 from .firing import FiringResult, Outcome, fire, missed, tell_editor
@@ -52,9 +53,8 @@ class Runner:
     root: Path
     engine: sa.Engine
     open_transport: Callable[[], Transport]  # opened per firing, inside that firing's event loop
-    signer: Signer
+    config: SendConfig
     newsletter: Newsletter
-    send_options: Mapping[str, Any] = field(default_factory=dict)  # send_issue's options, dkim, bounce_address
     stopping: threading.Event = field(default_factory=threading.Event)  # set: a send in progress stops cleanly
     results: list[FiringResult] = field(default_factory=list)
     _done: threading.Condition = field(default_factory=threading.Condition, repr=False)
@@ -68,11 +68,10 @@ class Runner:
                     self.root,
                     self.engine,
                     transport,
-                    signer=self.signer,
+                    config=self.config,
                     at=at,
                     date=date,
                     stop=stop,
-                    send_options=self.send_options,
                     known=self.newsletter,
                 )
             finally:
@@ -92,11 +91,8 @@ class Runner:
 
     def _run(self, at: dt.datetime, work: Callable[[Transport], Awaitable[FiringResult]]) -> FiringResult:
         async def go() -> FiringResult:
-            transport = self.open_transport()
-            try:
+            async with self.open_transport() as transport:
                 return await work(transport)
-            finally:
-                await transport.close()
 
         try:
             result = asyncio.run(go())
@@ -115,11 +111,8 @@ class Runner:
 
     async def _tell_failure(self, result: FiringResult) -> FiringResult:
         notice = compose("firing_failed", at=result.at, date=result.date, detail=result.detail)
-        transport = self.open_transport()
-        try:
+        async with self.open_transport() as transport:
             told = await tell_editor(self.newsletter, transport, notice)
-        finally:
-            await transport.close()
         return FiringResult(result.at, result.date, result.outcome, result.detail, told=told)
 
     def wait_for(self, count: int, *, timeout: float) -> list[FiringResult]:

@@ -1,15 +1,19 @@
-"""Where messages go: an SMTP relay (smtp.py), .eml files in a folder (outbox.py), or memory (memory.py)."""
+"""Where messages go: an SMTP relay (smtp.py), .eml files in a folder (outbox.py), or memory (memory.py).
+
+Each is a Transport (base.py) used as `async with transport:`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from .base import BaseTransport, Transport
 from .memory import MemoryTransport
 from .outbox import OutboxTransport
 from .smtp import SMTPTransport
 
-__all__ = ["MemoryTransport", "OutboxTransport", "SMTPTransport", "open_transport"]
+__all__ = ["BaseTransport", "MemoryTransport", "OutboxTransport", "SMTPTransport", "Transport", "open_transport"]
 
 
 def open_transport(smtp_url: str | None, *, outbox: Path, **smtp_options: Any) -> SMTPTransport | OutboxTransport:

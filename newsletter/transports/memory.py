@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 from ..errors import DeliveryError
 from ..message import Outgoing
+from .base import BaseTransport
 
 
-class MemoryTransport:
+class MemoryTransport(BaseTransport):
     """Keeps every message in `.sent`; `fail(address)` may return an error to raise for that address instead."""
 
     def __init__(self, *, fail: Callable[[str], DeliveryError | None] | None = None) -> None:

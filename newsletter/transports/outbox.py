@@ -9,11 +9,12 @@ from pathlib import Path
 
 from ..errors import TemporaryDeliveryError
 from ..message import Outgoing
+from .base import BaseTransport
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 
 
-class OutboxTransport:
+class OutboxTransport(BaseTransport):
     """Writes <folder>/<message id>.eml atomically (temporary file, then rename): a crash never leaves half a file."""
 
     def __init__(self, folder: Path | str) -> None:
@@ -39,6 +40,3 @@ class OutboxTransport:
                 raise TemporaryDeliveryError(f"cannot write {target}: {exc.strerror}") from exc
             raise
         return f"250 written to {target}"
-
-    async def close(self) -> None:
-        pass

@@ -30,6 +30,7 @@ from aiosmtplib.protocol import normalize_message_line_endings
 from ..errors import ConfigError, DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
 from ..message import Outgoing
 from ..ratelimit import RateLimiter
+from .base import BaseTransport
 
 _STALE = (aiosmtplib.SMTPServerDisconnected, ConnectionError)
 
@@ -71,7 +72,7 @@ def _redacted(url: str) -> str:
     return f"{head.split('://')[0]}://***@{tail}" if at else url
 
 
-class SMTPTransport:
+class SMTPTransport(BaseTransport):
     """Sends over up to `pool_size` reused connections; safe for many concurrent send() calls."""
 
     def __init__(

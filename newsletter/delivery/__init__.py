@@ -1,0 +1,28 @@
+"""Sending an issue to every recipient through the ledger: resumable, retried, shared by several processes.
+
+config.py: how a send behaves (DeliveryOptions, SendConfig); variants.py: one Composer per set of
+networks; run.py: one process's claim/send/record loop; api.py: what the shells call.
+"""
+
+from __future__ import annotations
+
+from .api import Log, Rehearsal, SendSummary, rehearse, send_issue, send_test, work
+from .config import DeliveryOptions, SendConfig
+from .run import Progress, describe
+from .variants import Variants, issue_networks
+
+__all__ = [
+    "DeliveryOptions",
+    "Log",
+    "Progress",
+    "Rehearsal",
+    "SendConfig",
+    "SendSummary",
+    "Variants",
+    "describe",
+    "issue_networks",
+    "rehearse",
+    "send_issue",
+    "send_test",
+    "work",
+]

@@ -1,0 +1,291 @@
+"""One process working on one send: claim rows from the ledger, send them `concurrency` at a time, record each outcome.
+
+A sender never has more than one message that the server may have taken but the ledger does not
+yet call sent, so a crash can duplicate at most `concurrency` messages; everything else is resumed
+from the ledger. Results are committed in groups as they come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+import sqlalchemy as sa
+
+from .. import ledger, subscribers
+from ..assembly import AssembledIssue
+from ..errors import DeliveryError, NewsletterError, NotFound, PermanentDeliveryError
+from ..ledger import Claim, Outcome, Send, State
+from ..transports import Transport
+from .config import SendConfig
+from .variants import Variants
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (recipients done, recipients in the send)
+
+
+class Run:
+    """Claims rows of one send, sends them `concurrency` at a time, and records each outcome."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        send: Send,
+        transport: Transport,
+        issue: AssembledIssue,
+        config: SendConfig,
+        *,
+        worker: str,
+        stop: asyncio.Event,
+        progress: Progress | None = None,
+    ) -> None:
+        self.engine, self.send, self.transport, self.options = engine, send, transport, config.options
+        self.variants = Variants(issue, config)
+        self.worker, self.stop, self.progress = worker, stop, progress
+        self.lease = dt.timedelta(seconds=self.options.lease)
+        self.queue: asyncio.Queue[Claim | None] = asyncio.Queue()
+        self.held = 0  # claimed rows not yet recorded
+        self.changed = asyncio.Event()
+        self.pending: list[tuple[Outcome, Claim, bool, asyncio.Future[None]]] = []
+        self.wake = asyncio.Event()
+        self.errors_in_a_row = 0
+        self.paused: str | None = None
+        self.failure: BaseException | None = None
+        self.counts: Counter[str] = Counter()
+        self.quota_reached = False  # said once per run, not each time the hour frees a message
+        self.done = self.total = 0
+        # One thread for the database: SQL never blocks the event loop, and never runs concurrently with itself.
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="ledger")
+
+    async def db(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        call = partial(function, self.engine, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+    async def __call__(self) -> None:
+        try:
+            await self._refresh()
+            senders = [asyncio.create_task(self._sender()) for _ in range(self.options.concurrency)]
+            helpers = [asyncio.create_task(self._recorder()), asyncio.create_task(self._renewer())]
+            try:
+                await self._feed()
+            finally:
+                results = await self._wind_down(senders, helpers)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+        finally:
+            self.executor.shutdown(wait=True)
+
+    async def _wind_down(self, senders: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> list[Any]:
+        """Let the senders finish their messages, stop the helpers, give back our claims; the senders' results."""
+        for _ in senders:
+            self.queue.put_nowait(None)
+        results = await asyncio.gather(*senders, return_exceptions=True)
+        for helper in helpers:
+            helper.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        await self.db(ledger.release, worker=self.worker)
+        if self.paused:
+            await self.db(ledger.pause, self.send.id, self.paused)
+        return results
+
+    async def _refresh(self) -> None:
+        """Read the whole send's progress (every process's) from the ledger and report it."""
+        tally = await self.db(ledger.tally, self.send.id)
+        self.done, self.total = tally.done, tally.total
+        self._report()
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    # the feeder ----------------------------------------------------------------------------
+
+    async def _feed(self) -> None:
+        """Keep the senders supplied until the send is done, paused, or we are told to stop."""
+        await self.db(ledger.release_dead, self.send.id)
+        checked = time.monotonic()
+        while not (self.stop.is_set() or self.paused):
+            if self.failure is not None:
+                raise self.failure
+            claimed = await self._claim()
+            if time.monotonic() - checked > self.options.poll:
+                checked = time.monotonic()
+                if await self._paused_elsewhere():
+                    return
+            if claimed:
+                continue
+            if self.held:
+                self.changed.clear()
+                if self.failure is None:  # a sender may have died while we were claiming
+                    await self.changed.wait()
+                continue
+            if await self._finished_or_waited():
+                return
+
+    async def _claim(self) -> int:
+        """Claim rows up to twice `concurrency` ahead and queue them for the senders; how many."""
+        room = 2 * self.options.concurrency - self.held
+        if room <= 0:
+            return 0
+        claims, suppressed = await self.db(
+            ledger.claim, self.send, worker=self.worker, limit=room, lease=self.lease, per_hour=self.options.per_hour
+        )
+        self.counts["suppressed"] += suppressed
+        self.done += suppressed
+        for claim in claims:
+            self.queue.put_nowait(claim)
+        self.held += len(claims)
+        return len(claims)
+
+    async def _finished_or_waited(self) -> bool:
+        """Nothing held or due: True if the send is finished or paused, else wait for retries and others' claims."""
+        if await self.db(ledger.finish, self.send.id) or await self._paused_elsewhere():
+            return True
+        await self.db(ledger.release_dead, self.send.id)
+        await self._refresh()
+        await sleep(self.stop, await self._until_due())
+        return False
+
+    async def _until_due(self) -> float:
+        """Seconds until the next row is due and the hourly quota has room for it, at most one poll."""
+        due = await self.db(ledger.next_due, self.send.id, lease=self.lease)
+        if due is not None and self.options.per_hour is not None:  # due, but perhaps not within the quota
+            due = max(due, await self._hourly_room(due))
+        wait = self.options.poll if due is None else (due - ledger.now()).total_seconds()
+        return max(0.01, min(wait, self.options.poll))
+
+    async def _hourly_room(self, due: dt.datetime) -> dt.datetime:
+        """When the hourly quota next has room; said once per run when that holds the send back."""
+        room: dt.datetime = await self.db(ledger.hourly_room_at, per_hour=self.options.per_hour, lease=self.lease)
+        if room - due > dt.timedelta(seconds=self.options.poll) and not self.quota_reached:
+            self.quota_reached = True
+            log.warning(
+                "the hourly quota of %s messages is used up: the rest of the send goes out as the hour allows"
+                " (the next at %s)",
+                f"{self.options.per_hour:,}",
+                f"{room.astimezone():%H:%M:%S %Z}",
+            )
+        return room
+
+    async def _paused_elsewhere(self) -> bool:
+        reason = (await self.db(ledger.send_by_id, self.send.id)).paused_reason
+        if reason:
+            self.paused = reason
+        return bool(reason)
+
+    def _fail(self, error: BaseException) -> None:
+        """A task died: make the feeder stop waiting for it and raise the error."""
+        self.failure = self.failure or error
+        self.changed.set()
+
+    # the senders ---------------------------------------------------------------------------
+
+    async def _sender(self) -> None:
+        try:
+            await self._send_claims()
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+
+    async def _send_claims(self) -> None:
+        while (claim := await self.queue.get()) is not None:
+            if self.stop.is_set() or self.paused:
+                self.changed.set()  # the feeder may be waiting for this claim's outcome: there will be none
+                continue  # left claimed: released when the run ends
+            outcome, bounced = await self._deliver(claim)
+            future = asyncio.get_running_loop().create_future()
+            self.pending.append((outcome, claim, bounced, future))
+            self.wake.set()
+            await future
+
+    async def _deliver(self, claim: Claim) -> tuple[Outcome, bool]:
+        """Send one claimed row; its outcome, and whether the reply was a hard bounce."""
+        attempts = claim.attempts + 1
+        composer = self.variants.composer(claim.networks)  # a broken template stops the send; nobody is failed for it
+        try:
+            message = composer.message(subscriber_id=claim.subscriber_id, email=claim.email, name=claim.name)
+        except NewsletterError as exc:  # an address or name that can never make a valid message
+            return Outcome(claim.delivery_id, State.FAILED, attempts, f"cannot build the message: {exc}"), False
+        try:
+            reply = await self.transport.send(message)
+        except PermanentDeliveryError as exc:
+            self._error(exc)
+            return Outcome(
+                claim.delivery_id, State.FAILED, attempts, describe(exc), message.message_id
+            ), exc.hard_bounce
+        except DeliveryError as exc:
+            self._error(exc)
+            if attempts >= self.options.max_attempts:
+                return Outcome(claim.delivery_id, State.FAILED, attempts, describe(exc), message.message_id), False
+            retry = ledger.now() + dt.timedelta(seconds=self.options.backoff(attempts))
+            return Outcome(claim.delivery_id, State.DEFERRED, attempts, describe(exc), message.message_id, retry), False
+        self.errors_in_a_row = 0
+        return Outcome(claim.delivery_id, State.SENT, attempts, reply, message.message_id), False
+
+    def _error(self, error: DeliveryError) -> None:
+        self.errors_in_a_row += 1
+        if self.errors_in_a_row >= self.options.pause_after_errors and not self.paused:
+            self.paused = f"{self.errors_in_a_row} delivery errors in a row, the last: {error}"
+
+    # the recorder and the renewer ----------------------------------------------------------
+
+    async def _recorder(self) -> None:
+        """Commit outcomes in groups: all that arrived while the previous group was being written."""
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            batch, self.pending = self.pending, []
+            if not batch:
+                continue
+            try:
+                await self.db(ledger.record, [o for o, *_ in batch], worker=self.worker)
+                for outcome, claim, bounced, _ in batch:
+                    if bounced:
+                        await self.db(_bounce, claim.subscriber_id, outcome.reply)
+            except BaseException as exc:
+                for *_, future in batch:
+                    future.set_exception(exc)
+                self._fail(exc)
+                raise
+            for outcome, _, bounced, future in batch:
+                self.counts[outcome.state.value] += 1
+                self.counts["bounced"] += bounced
+                self.done += outcome.state != State.DEFERRED
+                future.set_result(None)
+            self.held -= len(batch)
+            self.changed.set()
+            self._report()
+
+    async def _renewer(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.lease / 3)
+            await self.db(ledger.renew, worker=self.worker)
+
+
+def describe(error: DeliveryError) -> str:
+    """The server's reply as the ledger keeps it: "550 5.1.1 no such user", or what went wrong."""
+    return f"{error.code} {error.reply}".strip() if error.code else str(error)
+
+
+def _bounce(engine: sa.Engine, subscriber_id: int, reply: str) -> None:
+    try:
+        subscribers.set_status(engine, subscriber_id, subscribers.Status.BOUNCED, reason=reply)
+    except NotFound:
+        pass  # removed meanwhile: nothing left to suppress
+
+
+async def sleep(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if `stop` is set meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
