@@ -38,11 +38,11 @@ from .ledger import sent_issues
 from .links import archive_url
 from .render import render
 from .subscribers import Status, Subscriber
+from .templates import WEB as TEMPLATES
 from .tokens import Signer
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 ONE_CLICK_REASON = "one-click (List-Unsubscribe-Post)"
 PAGE_REASON = "web page"
 RESUBSCRIBE_REASON = "resubscribed on the preferences page"
