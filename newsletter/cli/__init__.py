@@ -8,15 +8,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib.metadata import version
 
 from ..errors import ContentError, NewsletterError
-from . import content, delivery, schedule, subscribers, web
+from . import content, delivery, schedule, settings, subscribers, web
 
-COMMAND_MODULES = (content, subscribers, delivery, schedule, web)
+COMMAND_MODULES = (content, subscribers, delivery, schedule, web, settings)
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="newsletter", description="Compose, preview and send the weekly networks update.")
+    top.add_argument("--version", action="version", version=f"%(prog)s {version('newsletter')}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(commands)
