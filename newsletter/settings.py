@@ -17,18 +17,20 @@ import annotated_types
 import pydantic
 from pydantic import Field
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonDict
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "NEWSLETTER_"
 MASK = "***"
-SECRET = {"secret": True}  # json_schema_extra of a setting whose value is never printed
+SECRET: JsonDict = {"secret": True}  # json_schema_extra of a setting whose value is never printed
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", env_ignore_empty=True)
 
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL of the subscribers and the ledger (unset: SQLite newsletter.db beside newsletter.yaml)"
+        None,
+        description="SQLAlchemy URL of the subscribers and the ledger (unset: SQLite newsletter.db beside newsletter.yaml)",
     )
     secret_key: str | None = Field(
         None,
@@ -40,23 +42,42 @@ class Settings(BaseSettings):
     )
     smtp_verify: bool = Field(True, description="verify the relay's TLS certificate")
     smtp_pool: int = Field(4, ge=1, description="SMTP connections each sender keeps open")
-    rate_per_second: float | None = Field(None, gt=0, description="messages per second each sender process sends at most")
-    rate_per_hour: int | None = Field(
-        None, ge=1, description="messages per hour across every sender and restart (kept by the ledger), e.g. a relay's quota"
+    rate_per_second: float | None = Field(
+        None, gt=0, description="messages per second each sender process sends at most"
     )
-    outbox_dir: Path | None = Field(None, description="where .eml files go without a relay (unset: outbox/ beside newsletter.yaml)")
-    dkim_key_file: Path | None = Field(None, description="PEM private key that DKIM-signs each message (unset: not signed)")
-    dkim_selector: str | None = Field(None, description="DKIM selector: the public key is at <selector>._domainkey.<domain>")
+    rate_per_hour: int | None = Field(
+        None,
+        ge=1,
+        description="messages per hour across every sender and restart (kept by the ledger), e.g. a relay's quota",
+    )
+    outbox_dir: Path | None = Field(
+        None, description="where .eml files go without a relay (unset: outbox/ beside newsletter.yaml)"
+    )
+    dkim_key_file: Path | None = Field(
+        None, description="PEM private key that DKIM-signs each message (unset: not signed)"
+    )
+    dkim_selector: str | None = Field(
+        None, description="DKIM selector: the public key is at <selector>._domainkey.<domain>"
+    )
     dkim_domain: str | None = Field(None, description="DKIM signing domain (unset: the sender's domain)")
     bounce_address: str | None = Field(
-        None, description="VERP envelope sender, e.g. bounces@example.org: bounces come back to bounces+<id>@example.org"
+        None,
+        description="VERP envelope sender, e.g. bounces@example.org: bounces come back to bounces+<id>@example.org",
     )
-    retry_base_seconds: float = Field(2.0, gt=0, description="first wait before retrying a 4xx or dropped connection; doubles each time")
+    retry_base_seconds: float = Field(
+        2.0, gt=0, description="first wait before retrying a 4xx or dropped connection; doubles each time"
+    )
     max_attempts: int = Field(6, ge=1, description="attempts per recipient before a 4xx-refused address fails")
     pause_after_errors: int = Field(50, ge=1, description="delivery errors in a row before a send pauses")
-    lease_seconds: float = Field(60.0, ge=5, description="a sender's claim not renewed for this long is taken over by another")
-    schedule_grace_seconds: int = Field(6 * 3600, ge=1, description="how late a missed firing still sends once the scheduler is back")
-    smtputf8: bool = Field(False, description="the relay accepts non-ASCII local parts (RFC 6531); the outbox always does")
+    lease_seconds: float = Field(
+        60.0, ge=5, description="a sender's claim not renewed for this long is taken over by another"
+    )
+    schedule_grace_seconds: int = Field(
+        6 * 3600, ge=1, description="how late a missed firing still sends once the scheduler is back"
+    )
+    smtputf8: bool = Field(
+        False, description="the relay accepts non-ASCII local parts (RFC 6531); the outbox always does"
+    )
 
     def database_for(self, root: Path) -> str:
         return self.database_url or f"sqlite:///{(Path(root) / 'newsletter.db').resolve()}"
@@ -136,7 +157,20 @@ _BOUNDS: dict[type, typing.Callable[[Any], str]] = {
     annotated_types.Lt: lambda m: f"less than {m.lt}",
     annotated_types.Le: lambda m: f"at most {m.le}",
 }
-_EXPECTATIONS = frozenset({
-    "int_parsing", "int_from_float", "int_type", "float_parsing", "float_type", "finite_number", "bool_parsing",
-    "bool_type", "greater_than", "greater_than_equal", "less_than", "less_than_equal", "path_type",
-})  # fmt: skip
+_EXPECTATIONS = frozenset(
+    {
+        "int_parsing",
+        "int_from_float",
+        "int_type",
+        "float_parsing",
+        "float_type",
+        "finite_number",
+        "bool_parsing",
+        "bool_type",
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "path_type",
+    }
+)

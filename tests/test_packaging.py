@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import EXAMPLES, ROOT, free_port
 
 pytestmark = pytest.mark.slow
@@ -26,7 +25,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin/ of a fresh venv holding only the built wheel; its dependencies are borrowed from the test venv."""
     tmp = tmp_path_factory.mktemp("packaging")
     source = tmp / "source"  # a copy, so that building leaves no build/ or egg-info in the worktree
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", "tests", "outbox"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", "tests", "outbox"),
+    )
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
     run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(tmp / "dist"), str(source)])
     [wheel] = (tmp / "dist").glob("newsletter-*.whl")
@@ -49,7 +52,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def run(argv: list[str], *, cwd: Path | None = None) -> str:
-    done = subprocess.run(argv, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(argv, check=False, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{argv}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -103,7 +106,9 @@ def get(url: str) -> httpx.Response:
 def serving(argv: list[str], *, cwd: Path) -> Iterator[str]:
     """`argv` as a server process for the `with` block; yields its base URL once it answers."""
     base = f"http://127.0.0.1:{argv[argv.index('--port') + 1]}"
-    process = subprocess.Popen(argv, cwd=cwd, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 60
         while not answers(f"{base}/health"):

@@ -42,8 +42,11 @@ def test_settings_lists_every_variable_with_its_value_source_and_help(env, capsy
     code, out, err = run(capsys, "settings")
 
     assert code == 0 and err == ""
-    assert re.findall(r"^(NEWSLETTER_\w+)=", out, flags=re.M) == VARIABLES
-    assert "NEWSLETTER_SMTP_POOL=2  (environment)\n    SMTP connections each sender keeps open (takes a whole number at least 1)" in out
+    assert re.findall(r"^(NEWSLETTER_\w+)=", out, flags=re.MULTILINE) == VARIABLES
+    assert (
+        "NEWSLETTER_SMTP_POOL=2  (environment)\n    SMTP connections each sender keeps open (takes a whole number at least 1)"
+        in out
+    )
     assert "NEWSLETTER_RATE_PER_SECOND=unset  (default)" in out
     assert "NEWSLETTER_LEASE_SECONDS=60.0  (default)" in out
     assert "NEWSLETTER_SMTP_VERIFY=true  (default)" in out
@@ -72,14 +75,27 @@ def test_settings_masks_the_secret_key_and_passwords_in_urls(env, capsys):
         ("NEWSLETTER_RATE_PER_HOUR", "1.5", "NEWSLETTER_RATE_PER_HOUR=1.5: must be a whole number at least 1"),
         ("NEWSLETTER_MAX_ATTEMPTS", "-1", "NEWSLETTER_MAX_ATTEMPTS=-1: must be a whole number at least 1"),
         ("NEWSLETTER_LEASE_SECONDS", "1", "NEWSLETTER_LEASE_SECONDS=1: must be a number at least 5"),
-        ("NEWSLETTER_SMTP_VERIFY", "maybe", "NEWSLETTER_SMTP_VERIFY=maybe: must be true or false (also 1/0, yes/no, on/off)"),
+        (
+            "NEWSLETTER_SMTP_VERIFY",
+            "maybe",
+            "NEWSLETTER_SMTP_VERIFY=maybe: must be true or false (also 1/0, yes/no, on/off)",
+        ),
         ("NEWSLETTER_SMTP_POOL", "a few", "NEWSLETTER_SMTP_POOL='a few': must be a whole number at least 1"),
     ],
 )
-def test_a_bad_value_is_one_line_and_exit_1_before_anything_is_sent(env, capsys, example_dir, smtp_server, name, value, line):
+def test_a_bad_value_is_one_line_and_exit_1_before_anything_is_sent(
+    env, capsys, example_dir, smtp_server, name, value, line
+):
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
     env.setenv("NEWSLETTER_SECRET_KEY", "settings-test-key")
-    code, _, err = run(capsys, "subscribers", "import", "--dir", str(example_dir), str(example_dir / "subscribers" / "network-members.csv"))
+    code, _, err = run(
+        capsys,
+        "subscribers",
+        "import",
+        "--dir",
+        str(example_dir),
+        str(example_dir / "subscribers" / "network-members.csv"),
+    )
     assert code == 0, err
     env.setenv(name, value)
 
@@ -95,7 +111,7 @@ def test_the_readme_lists_exactly_the_declared_settings():
     """The README's table is `newsletter settings --format markdown`: regenerate it when a setting changes."""
     text = README.read_text(encoding="utf-8")
     section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
-    assert re.findall(r"^\| `(NEWSLETTER_\w+)` \|", section, flags=re.M) == VARIABLES
+    assert re.findall(r"^\| `(NEWSLETTER_\w+)` \|", section, flags=re.MULTILINE) == VARIABLES
     assert markdown() in section
 
 

@@ -12,9 +12,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add this module's commands to the `newsletter` parser."""
     p = commands.add_parser("settings", help="list the NEWSLETTER_* settings: value in force, where it came from, help")
     p.add_argument(
-        "--format", choices=("text", "markdown"), default="text",
+        "--format",
+        choices=("text", "markdown"),
+        default="text",
         help="text: the values in force; markdown: the defaults, as the README's table (default: text)",
-    )  # fmt: skip
+    )
     p.set_defaults(run=run)
 
 
