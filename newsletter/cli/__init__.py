@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from importlib.metadata import version
 
+from .. import __version__
 from ..errors import ContentError, NewsletterError
 from . import content, delivery, schedule, settings, subscribers, web
 
@@ -18,7 +18,7 @@ COMMAND_MODULES = (content, subscribers, delivery, schedule, web, settings)
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="newsletter", description="Compose, preview and send the weekly networks update.")
-    top.add_argument("--version", action="version", version=f"%(prog)s {version('newsletter')}")
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(commands)
