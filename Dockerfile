@@ -8,9 +8,9 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 COPY . .
-# Editable: the email and web templates are read from templates/ beside the package.
+# Not editable: the templates are package data, so the installed package needs nothing from /app.
 # tzdata: slim images may lack /usr/share/zoneinfo, and the schedule names its zone (Europe/London).
-RUN pip install -e . tzdata \
+RUN pip install . tzdata \
     && useradd --create-home --uid 1000 newsletter
 USER newsletter
 

@@ -1,3 +1,5 @@
 """Compose, preview and send a weekly networks update by email."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("newsletter")  # declared once, in pyproject.toml

@@ -17,8 +17,8 @@ from premailer import Premailer
 from . import links, markup, tokens
 from .assembly import AssembledIssue
 from .errors import ContentError, Problem
+from .templates import EMAIL as TEMPLATES
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
 HTML_TEMPLATE = "issue.mjml.j2"
 TEXT_TEMPLATE = "issue.txt.j2"
 INLINE_CSS = "inline.css"

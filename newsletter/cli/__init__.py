@@ -9,14 +9,16 @@ import argparse
 import os
 import sys
 
+from .. import __version__
 from ..errors import ContentError, NewsletterError
-from . import content, delivery, schedule, subscribers, web
+from . import content, delivery, schedule, settings, subscribers, web
 
-COMMAND_MODULES = (content, subscribers, delivery, schedule, web)
+COMMAND_MODULES = (content, subscribers, delivery, schedule, web, settings)
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="newsletter", description="Compose, preview and send the weekly networks update.")
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(commands)

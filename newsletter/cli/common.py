@@ -9,7 +9,7 @@ from pathlib import Path
 import pydantic
 
 from ..errors import ConfigError
-from ..settings import Settings
+from ..settings import Settings, explain
 
 
 def iso_date(text: str) -> dt.date:
@@ -32,6 +32,4 @@ def settings() -> Settings:
     try:
         return Settings()
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        name = "NEWSLETTER_" + "_".join(str(part) for part in first["loc"]).upper()
-        raise ConfigError(f"{name}={first.get('input')!r}: {first['msg']}") from None
+        raise ConfigError(explain(exc)) from None

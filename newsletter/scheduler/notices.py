@@ -14,7 +14,9 @@ from typing import Any
 
 import jinja2
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "notices"
+from ..templates import ROOT
+
+TEMPLATES = ROOT / "notices"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from ..templates import WEB as TEMPLATES
 from ..assembly import assemble
 from ..errors import ContentError
 from ..folder import Folder, issue_files, load_folder
@@ -20,7 +21,6 @@ from ..render import render
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "web"
 PRIVATE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}  # pages showing a subscriber's own address
 
 
