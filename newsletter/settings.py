@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     rate_per_hour: int | None = Field(None, ge=1)  # kept by the ledger, so shared by every sender and restart
     outbox_dir: Path | None = None  # default: outbox/ beside newsletter.yaml
     dkim_key_file: Path | None = None
+    dkim_ed25519_key_file: Path | None = Field(None, description="Ed25519 key (RFC 8463) signing beside the RSA one; its DNS name: <selector>-ed25519._domainkey.<domain>")
     dkim_selector: str | None = None
     dkim_domain: str | None = None  # default: the sender's domain
     bounce_address: str | None = None  # e.g. bounces@example.org: envelope sender becomes bounces+<id>@...
