@@ -20,7 +20,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from dkim import RE_BTAG, fold, hash_headers, rfc822_parse
+from dkim import RE_BTAG, fold, rfc822_parse, select_headers
 from dkim.canonicalization import CanonicalizationPolicy
 
 from .errors import ConfigError
@@ -133,7 +133,7 @@ class VariantSigner:
             raise ValueError("a body part holds a NUL byte")  # never from message.py: quoted-printable has none
         self._parts = parts[1:]
         self._prefix = hashlib.sha256(parts[0])
-        include = tuple(name.lower() for name in headers)
+        self._include = include = tuple(name.lower() for name in headers)
         if b"from" not in include:
             raise ValueError("DKIM must sign the From header field (RFC 6376 section 5.4)")
         self._signatures = [
@@ -152,9 +152,11 @@ class VariantSigner:
             body.update(token)
             body.update(part)
         body_hash = base64.b64encode(body.digest())
-        headers = _RELAXED.canonicalize_headers(rfc822_parse(head)[0])
+        signed = hashlib.sha256()  # the signed header fields, as dkimpy's hash_headers hashes them: once for every key
+        for name, value in select_headers(_RELAXED.canonicalize_headers(rfc822_parse(head)[0]), self._include):
+            signed.update(name + b":" + value)
         stamp = str(int(time.time())).encode("ascii")
-        return b"".join(signature.header(headers, stamp, body_hash) for signature in self._signatures)
+        return b"".join(signature.header(signed, stamp, body_hash) for signature in self._signatures)
 
 
 _STAMP, _BODY_HASH = b"9" * 10, b"#" * 44  # t= and bh= are this long until the year 2286; bh= always
@@ -169,7 +171,7 @@ class _Signature:
     def __init__(
         self, algorithm: bytes, selector: str, domain: str, include: tuple[bytes, ...], sign: Callable[[bytes], bytes]
     ) -> None:
-        self.include, self.sign = include, sign
+        self.sign = sign
         self.fields = [
             (b"v", b"1"),
             (b"a", algorithm),
@@ -185,11 +187,12 @@ class _Signature:
         ]
         self.unsigned = RE_BTAG.sub(rb"\1", fold(_tags(self.fields), namelen=_NAME_LENGTH))
 
-    def header(self, headers: list[tuple[bytes, bytes]], stamp: bytes, body_hash: bytes) -> bytes:
-        """The signed header field (CRLF-terminated) over the canonical `headers`."""
+    def header(self, signed: hashlib._Hash, stamp: bytes, body_hash: bytes) -> bytes:
+        """The signed header field (CRLF-terminated): `signed` has hashed the signed header fields."""
         unsigned = self.unsigned.replace(b"t=" + _STAMP, b"t=" + stamp, 1).replace(_BODY_HASH, body_hash, 1)
-        hasher = hashlib.sha256()
-        hash_headers(hasher, _RELAXED, headers, self.include, (b"DKIM-Signature", b" " + unsigned), None)
+        hasher = signed.copy()
+        [(name, value)] = _RELAXED.canonicalize_headers([(b"DKIM-Signature", b" " + unsigned)])
+        hasher.update(name + b":" + value.rstrip())  # the signature's own field last, with no CRLF (RFC 6376 3.7)
         signature = base64.b64encode(self.sign(hasher.digest()))
         fields = [*self.fields[:7], (b"t", stamp), self.fields[8], (b"bh", body_hash), (b"b", signature)]
         return b"DKIM-Signature: " + fold(_tags(fields) + b"\r\n", namelen=_NAME_LENGTH)
