@@ -213,6 +213,7 @@ class Composer:
         content_type, body = _multipart(rendered.text, rendered.html)
         # The body split at each placeholder: a recipient's body is token.join(self._body).
         self._body = body.split(_PLACEHOLDER)
+        self._dkim = dkim.variant(self._body, SIGNED_HEADERS + OVERSIGNED) if dkim else None
         subject = f"[TEST] {rendered.subject}" if test else rendered.subject
         slug = re.sub(r"[^a-z0-9]+", "-", newsletter.name.lower()).strip("-") or "newsletter"
         self._list_id = f"{slug}.{self.domain}"
@@ -250,7 +251,7 @@ class Composer:
         to = _to_header(email, name)
         token = self.signer.sign(subscriber_id, email).encode("ascii")
         message_id = self.message_id(subscriber_id)
-        data = b"".join(
+        head = b"".join(
             [
                 self._head,
                 to,
@@ -262,11 +263,10 @@ class Composer:
                 token,
                 self._unsubscribe[1],
                 self._tail,
-                token.join(self._body),
             ]
         )
-        if self.dkim is not None:
-            data = self.dkim.sign(data, SIGNED_HEADERS + OVERSIGNED) + data
+        signature = self._dkim.sign(head, token) if self._dkim is not None else b""
+        data = b"".join([signature, head, token.join(self._body)])
         mail_from = verp(self.bounce_address, subscriber_id) if self.bounce_address else self.newsletter.sender.email
         return Outgoing(mail_from=mail_from, to=email, message_id=message_id, data=data)
 

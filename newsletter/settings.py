@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = Field(
         None, description="PEM private key that DKIM-signs each message (unset: not signed)"
     )
+    dkim_ed25519_key_file: Path | None = Field(
+        None,
+        description="Ed25519 key (RFC 8463) signing beside the RSA one; its DNS name: <selector>-ed25519._domainkey.<domain>",
+    )
     dkim_selector: str | None = Field(
         None, description="DKIM selector: the public key is at <selector>._domainkey.<domain>"
     )

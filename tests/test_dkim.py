@@ -1,76 +1,50 @@
-"""DKIM: messages signed with a key made here verify (dkimpy) on the bytes a real SMTP server received."""
+"""DKIM: messages signed with keys made here verify, on the bytes a real SMTP relay received, with dkimpy
+and with independent verifiers (OpenDKIM's opendkim-testmsg, Perl's Mail::DKIM) looking the keys up in DNS."""
 
 from __future__ import annotations
 
 import base64
-import math
-import random
+import datetime as dt
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+from email.utils import format_datetime
+from pathlib import Path
 
 import dkim as dkimpy
 import pytest
+from conftest import RecordingHandler, SMTPServer, free_port
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from test_message import composer, deliver, example, newsletter  # noqa: F401  (fixtures)
 
 from newsletter.dkim import DKIMKey
 from newsletter.errors import ConfigError
 from newsletter.message import Composer, notice
 from newsletter.tokens import Signer
-from test_message import composer, deliver, example, newsletter  # noqa: F401  (fixtures)
 
 SELECTOR, DOMAIN = "news2026", "improvement.example.org"
 
 
-def _probably_prime(n: int, rng: random.Random) -> bool:
-    if n % 2 == 0 or any(n % p == 0 for p in (3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)):
-        return False
-    d, s = n - 1, 0
-    while d % 2 == 0:
-        d, s = d // 2, s + 1
-    for _ in range(24):
-        x = pow(rng.randrange(2, n - 2), d, n)
-        if x in (1, n - 1):
-            continue
-        for _ in range(s - 1):
-            x = pow(x, 2, n)
-            if x == n - 1:
-                break
-        else:
-            return False
-    return True
+def make_rsa_key(bits: int = 2048) -> tuple[bytes, bytes]:
+    """(PKCS#1 PEM private key, DNS TXT record) for a fresh RSA key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
 
 
-def _prime(bits: int, rng: random.Random) -> int:
-    while True:
-        candidate = rng.getrandbits(bits) | (3 << (bits - 2)) | 1
-        if _probably_prime(candidate, rng):
-            return candidate
-
-
-def _der(tag: int, body: bytes) -> bytes:
-    size = len(body)
-    length = bytes([size]) if size < 128 else bytes([0x80 | ((size.bit_length() + 7) // 8)]) + size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag]) + length + body
-
-
-def _integer(value: int) -> bytes:
-    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
-def make_rsa_key(bits: int = 1024, seed: int = 2026) -> tuple[bytes, bytes]:
-    """(PKCS#1 PEM private key, DNS TXT record) for a fresh RSA key: no openssl or cryptography needed."""
-    rng = random.Random(seed)
-    e = 65537
-    while True:
-        p, q = _prime(bits // 2, rng), _prime(bits // 2, rng)
-        phi = (p - 1) * (q - 1)
-        if p != q and math.gcd(e, phi) == 1:
-            break
-    n, d = p * q, pow(e, -1, phi)
-    private = _der(0x30, b"".join(_integer(x) for x in (0, n, e, d, p, q, d % (p - 1), d % (q - 1), pow(q, -1, p))))
-    body = base64.encodebytes(private).decode().replace("\n", "")
-    pem = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
-    pem += "\n-----END RSA PRIVATE KEY-----\n"
-    public = _der(0x30, _integer(n) + _integer(e))
-    return pem.encode(), b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+def short_rsa_key() -> bytes:
+    """A 511-bit RSA key (cryptography refuses to make one): from two known primes."""
+    p, q, e = 2**255 - 19, 2**256 - 189, 65537
+    d = pow(e, -1, (p - 1) * (q - 1))
+    public = rsa.RSAPublicNumbers(e, p * q)
+    numbers = rsa.RSAPrivateNumbers(p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q), public)
+    key = numbers.private_key(unsafe_skip_rsa_key_validation=True)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +57,15 @@ def key(rsa_key, tmp_path) -> DKIMKey:
     path = tmp_path / "dkim.pem"
     path.write_bytes(rsa_key[0])
     return DKIMKey.load(path, SELECTOR, DOMAIN)
+
+
+@pytest.fixture
+def both(rsa_key, tmp_path) -> DKIMKey:
+    """The RSA key and an Ed25519 key beside it, loaded from files as the CLI does."""
+    (tmp_path / "rsa.pem").write_bytes(rsa_key[0])
+    ed = ed25519.Ed25519PrivateKey.generate()
+    (tmp_path / "ed25519.pem").write_bytes(ed.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return DKIMKey.load(tmp_path / "rsa.pem", SELECTOR, DOMAIN, ed25519=tmp_path / "ed25519.pem")
 
 
 def dns(record: bytes):
@@ -129,7 +112,7 @@ def test_any_change_to_a_signed_header_or_the_body_breaks_the_signature(smtp_ser
 
 
 def test_a_different_key_in_dns_fails(newsletter, key):  # noqa: F811
-    other = make_rsa_key(seed=7)[1]
+    other = make_rsa_key(1024)[1]
     message = composer(newsletter, dkim=key).message(subscriber_id=5, email="jo@example.org", name="Jo")
     assert not dkimpy.verify(message.data, dnsfunc=dns(other))
 
@@ -157,3 +140,140 @@ def test_the_real_rendered_example_verifies(smtp_server, example, key, rsa_key):
     )
     [data] = deliver(smtp_server, message)
     assert dkimpy.verify(data, dnsfunc=dns(rsa_key[1]))
+
+
+def test_rsa_and_ed25519_records_name_each_key(both):
+    records = both.dns_records()
+    assert list(records) == [f"{SELECTOR}._domainkey.{DOMAIN}", f"{SELECTOR}-ed25519._domainkey.{DOMAIN}"]
+    rsa_record, ed_record = records.values()
+    assert rsa_record.startswith("v=DKIM1; k=rsa; p=MII")
+    assert ed_record.startswith("v=DKIM1; k=ed25519; p=") and len(base64.b64decode(ed_record.split("p=")[1])) == 32
+
+
+def test_bad_ed25519_keys_are_config_errors(tmp_path, rsa_key):
+    (tmp_path / "rsa.pem").write_bytes(rsa_key[0])
+    (tmp_path / "junk").write_text("not a key")
+    with pytest.raises(ConfigError, match="not an Ed25519 private key"):
+        DKIMKey.load(tmp_path / "rsa.pem", SELECTOR, DOMAIN, ed25519=tmp_path / "junk")
+    with pytest.raises(ConfigError, match="not an Ed25519 private key .it is RSAPrivateKey"):
+        DKIMKey.load(tmp_path / "rsa.pem", SELECTOR, DOMAIN, ed25519=tmp_path / "rsa.pem")
+    with pytest.raises(ConfigError, match="RSA key of 511 bits: receivers need at least 1024"):
+        DKIMKey(SELECTOR, DOMAIN, short_rsa_key())
+    seed = base64.b64encode(os.urandom(32))  # dkimpy's dknewkey writes the raw seed in base64
+    (tmp_path / "seed").write_bytes(seed + b"\n")
+    assert DKIMKey.load(tmp_path / "rsa.pem", SELECTOR, DOMAIN, ed25519=tmp_path / "seed").ed25519_key
+
+
+# independent verifiers, on the message as a relay received it ----------------------------------
+
+SANDBOX = Path(__file__).with_name("dns_sandbox.py")
+MAIL_DKIM = r"""
+use Mail::DKIM::Verifier;
+my $v = Mail::DKIM::Verifier->new;
+while (<STDIN>) { s/\r?\n\z/\r\n/; $v->PRINT($_); }
+$v->CLOSE;
+print $_->algorithm, " ", $_->result, "\n" for $v->signatures;
+"""
+
+
+class Relay(RecordingHandler):
+    """A relay's first hop: like any MTA it adds its trace headers on top of the bytes it received."""
+
+    async def handle_DATA(self, server, session, envelope):
+        stamp = format_datetime(dt.datetime.now(dt.UTC))
+        trace = f"Received: from {session.host_name} ([{session.peer[0]}])\r\n\tby relay.test with ESMTP; {stamp}\r\nX-Peer: {session.peer[0]}\r\n"
+        envelope.original_content = trace.encode() + envelope.original_content
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def relay():
+    from aiosmtpd.controller import Controller
+
+    handler = Relay()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), decode_data=False)
+    controller.start()
+    try:
+        yield SMTPServer("127.0.0.1", controller.port, handler)
+    finally:
+        controller.stop()
+
+
+def tool(name: str, package: str) -> str:
+    """The verifier's path; missing, the test fails (never skips): CI installs the Debian package."""
+    found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if not found:
+        pytest.fail(f"{name} is not installed: apt-get install {package}")
+    return found
+
+
+def in_dns(data: bytes, records: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
+    """`command` reading `data`, with `records` as the whole of DNS (tests/dns_sandbox.py)."""
+    sandbox = [tool("unshare", "util-linux"), "--net", "--mount", "--", sys.executable, str(SANDBOX), json.dumps(records)]
+    result = subprocess.run([*sandbox, *command], input=data, capture_output=True, timeout=60, check=False)
+    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
+
+
+def opendkim(data: bytes, records: dict[str, str]) -> bool:
+    """OpenDKIM's verdict: exit status 0 and nothing said is a good signature."""
+    result = in_dns(data, records, tool("opendkim-testmsg", "opendkim-tools"))
+    assert result.returncode == 0 or "signature" in result.stderr.lower(), result.stderr  # a verdict, not a failure to run
+    return result.returncode == 0 and not result.stderr
+
+
+def mail_dkim(data: bytes, records: dict[str, str]) -> dict[str, str]:
+    """Mail::DKIM's result for each signature, by algorithm (this version knows only RSA)."""
+    tool("perl", "perl")
+    result = in_dns(data, records, "perl", "-e", MAIL_DKIM)
+    assert result.returncode == 0 and not result.stderr, result.stderr or "Mail::DKIM: apt-get install libmail-dkim-perl"
+    return dict(line.split(" ", 1) for line in result.stdout.splitlines())
+
+
+def only(data: bytes, algorithm: str) -> bytes:
+    """The message with every DKIM-Signature but the `algorithm` one removed, so a verifier judges that one alone."""
+    signatures = re.findall(rb"^DKIM-Signature:.*?\r\n(?![ \t])", data, flags=re.MULTILINE | re.DOTALL)
+    assert len(signatures) == 2
+    for signature in signatures:
+        if f"a={algorithm};".encode() not in re.sub(rb"\s+", b"", signature):
+            data = data.replace(signature, b"", 1)
+    return data
+
+
+def relayed(relay, message) -> bytes:
+    [data] = deliver(relay, message)
+    assert data.startswith(b"Received: from ") and data.index(b"X-Peer:") < data.index(b"DKIM-Signature:")
+    return data
+
+
+def test_rsa_and_ed25519_signatures_verify_independently_on_the_relayed_message(relay, newsletter, both):  # noqa: F811
+    data = relayed(relay, composer(newsletter, dkim=both).message(subscriber_id=5, email="jo@example.org", name="Jo Bloggs"))
+    records = both.dns_records()
+    assert dkimpy.verify(data, dnsfunc=dns(records[f"{SELECTOR}._domainkey.{DOMAIN}"].encode()))  # the topmost: RSA
+    assert mail_dkim(data, records) == {"rsa-sha256": "pass", "ed25519-sha256": "invalid"}  # Ed25519 unknown to it
+    assert opendkim(only(data, "rsa-sha256"), records)
+    assert opendkim(only(data, "ed25519-sha256"), records)
+
+
+def test_a_changed_body_or_header_fails_the_independent_verifiers(relay, newsletter, both):  # noqa: F811
+    data = relayed(relay, composer(newsletter, dkim=both).message(subscriber_id=5, email="jo@example.org", name="Jo"))
+    records = both.dns_records()
+    body = data.replace(b"Gr=C3=BC=C3=9Fe", b"Hello")
+    subject = data.replace(b"Subject: ", b"Subject: Re: ", 1)
+    assert mail_dkim(body, records)["rsa-sha256"] == "fail"
+    for algorithm in ("rsa-sha256", "ed25519-sha256"):
+        assert not opendkim(only(body, algorithm), records)
+        assert not opendkim(only(subject, algorithm), records)
+    other = DKIMKey(SELECTOR, DOMAIN, make_rsa_key(1024)[0]).dns_records()  # the wrong key published
+    assert not opendkim(only(data, "rsa-sha256"), other)
+
+
+def test_the_real_rendered_example_verifies_independently(relay, example, both):  # noqa: F811
+    news, issue, content = example
+    message = Composer(news, content, issue_date=issue.date, signer=Signer("k"), dkim=both).message(
+        subscriber_id=1, email="jo@example.org", name="Tomasz Wójcik"
+    )
+    data = relayed(relay, message)
+    records = both.dns_records()
+    assert mail_dkim(data, records)["rsa-sha256"] == "pass"
+    assert opendkim(only(data, "rsa-sha256"), records)
+    assert opendkim(only(data, "ed25519-sha256"), records)
