@@ -10,9 +10,9 @@ import os
 import sys
 
 from ..errors import ContentError, NewsletterError
-from . import content, delivery, schedule, subscribers, web
+from . import content, delivery, inbound, schedule, subscribers, web
 
-COMMAND_MODULES = (content, subscribers, delivery, schedule, web)
+COMMAND_MODULES = (content, subscribers, delivery, schedule, web, inbound)
 
 
 def parser() -> argparse.ArgumentParser:
