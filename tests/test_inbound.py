@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from inbound_mail import arf, out_of_office, plain
 
-from inbound_mail import arf, dsn, out_of_office, plain
 from newsletter import subscribers
+from newsletter.errors import ConfigError
 from newsletter.inbound import (
     PROCESSED,
     UNRECOGNISED,
@@ -26,7 +27,6 @@ from newsletter.inbound import (
     process,
 )
 from newsletter.inbound import bounces as kept
-from newsletter.errors import ConfigError
 from newsletter.store import metadata
 from newsletter.subscribers import Status
 from newsletter.tokens import Signer
@@ -84,10 +84,23 @@ def test_vendor_bounces_are_found_with_the_failed_address(name, email, hard):
 def test_auto_replies_are_told_from_bounces_and_everything_else_is_unrecognised():
     to = "bounces+5@example.net"
     assert classify(out_of_office(to=to, sender="kim@example.org")).kind is Kind.AUTO_REPLY
-    for headers in ({"X_Autoreply": "yes"}, {"Precedence": "auto_reply"}, {"X_MS_Exchange_Inbox_Rules_Loop": "kim@example.org"}):
-        assert classify(plain(to=to, sender="kim@example.org", subject="Re: your email", **headers)).kind is Kind.AUTO_REPLY
-    assert classify(plain(to=to, sender="kim@example.org", subject="Out of Office: back on Monday")).kind is Kind.AUTO_REPLY
-    assert classify(plain(to=to, sender="kim@example.org", subject="Re: update", Auto_Submitted="no")).kind is Kind.UNRECOGNISED
+    for headers in (
+        {"X_Autoreply": "yes"},
+        {"Precedence": "auto_reply"},
+        {"X_MS_Exchange_Inbox_Rules_Loop": "kim@example.org"},
+    ):
+        assert (
+            classify(plain(to=to, sender="kim@example.org", subject="Re: your email", **headers)).kind
+            is Kind.AUTO_REPLY
+        )
+    assert (
+        classify(plain(to=to, sender="kim@example.org", subject="Out of Office: back on Monday")).kind
+        is Kind.AUTO_REPLY
+    )
+    assert (
+        classify(plain(to=to, sender="kim@example.org", subject="Re: update", Auto_Submitted="no")).kind
+        is Kind.UNRECOGNISED
+    )
     assert classify(plain(to=to, sender="kim@example.org", subject="Thanks for the update!")).kind is Kind.UNRECOGNISED
     for junk in (b"", b"\x00\xff\xfe garbage without any header", b"\r\n\r\n"):
         found = classify(junk)
@@ -100,7 +113,13 @@ def test_auto_replies_are_told_from_bounces_and_everything_else_is_unrecognised(
 @pytest.fixture
 def readers(engine) -> list[subscribers.Subscriber]:
     """Subscribers 1-5; 2, 3 and 4 are the recipients of the Postfix fixtures."""
-    emails = ["jo@example.org", "nosuchuser@example.net", "mailboxfull@example.net", "reader@deferred.example.com", "kim@example.org"]
+    emails = [
+        "jo@example.org",
+        "nosuchuser@example.net",
+        "mailboxfull@example.net",
+        "reader@deferred.example.com",
+        "kim@example.org",
+    ]
     return [subscribers.add(engine, e, networks=["qa-leads"], known_networks=["qa-leads"]) for e in emails]
 
 
@@ -118,8 +137,16 @@ def test_process_applies_bounces_complaints_and_unsubscribes_once_and_moves_ever
             fixture("postfix-mailbox-full.eml"),
             fixture("flufl/gmail.eml"),  # userx@example.com: nobody here
             arf(original),
-            plain(to=f"unsubscribe+{signer.sign(kim.id, kim.email)}@news.improvement.example.org", sender=kim.email, subject="Unsubscribe"),
-            plain(to=f"unsubscribe+{Signer('forged').sign(jo.id, jo.email)}@news.improvement.example.org", sender="x@example.org", subject="x"),
+            plain(
+                to=f"unsubscribe+{signer.sign(kim.id, kim.email)}@news.improvement.example.org",
+                sender=kim.email,
+                subject="Unsubscribe",
+            ),
+            plain(
+                to=f"unsubscribe+{Signer('forged').sign(jo.id, jo.email)}@news.improvement.example.org",
+                sender="x@example.org",
+                subject="x",
+            ),
             out_of_office(to="bounces+5@example.net", sender=kim.email),
             b"\xff\xfe not mail",
         ]
@@ -127,7 +154,10 @@ def test_process_applies_bounces_complaints_and_unsubscribes_once_and_moves_ever
 
     report = process(box, engine, signer=signer, options=OPTIONS)
 
-    assert report.summary() == "8 messages: 3 bounces (2 hard), 1 complaint, 1 unsubscribe, 1 auto-reply ignored, 1 refused, 1 unrecognised"
+    assert (
+        report.summary()
+        == "8 messages: 3 bounces (2 hard), 1 complaint, 1 unsubscribe, 1 auto-reply ignored, 1 refused, 1 unrecognised"
+    )
     assert statuses(engine) == {
         "jo@example.org": Status.COMPLAINED,
         "nosuchuser@example.net": Status.BOUNCED,
@@ -158,7 +188,9 @@ def test_soft_bounces_on_three_days_within_a_week_mark_the_address_bounced(engin
     with engine.begin() as conn:
         for days_ago in (9, 3, 3, 1):  # the first is outside the window; two on one day count once
             when = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
-            kept.keep(conn, kind=BounceKind.SOFT, email=full.email, when=when, key=f"<old{days_ago}>", subscriber_id=full.id)
+            kept.keep(
+                conn, kind=BounceKind.SOFT, email=full.email, when=when, key=f"<old{days_ago}>", subscriber_id=full.id
+            )
     box = MemoryMailbox([fixture("postfix-mailbox-full.eml")])
     assert process(box, engine, signer=Signer(SECRET), options=OPTIONS).changes == [
         "mailboxfull@example.net: now bounced: soft bounces on 3 days within 7: 5.2.2 input/output error"
@@ -169,7 +201,9 @@ def test_soft_bounces_on_three_days_within_a_week_mark_the_address_bounced(engin
 def test_a_bounce_for_a_removed_subscriber_changes_nothing_and_is_reported(engine, readers):
     subscribers.remove(engine, "nosuchuser@example.net")
     before = statuses(engine)
-    report = process(MemoryMailbox([fixture("postfix-user-unknown.eml")]), engine, signer=Signer(SECRET), options=OPTIONS)
+    report = process(
+        MemoryMailbox([fixture("postfix-user-unknown.eml")]), engine, signer=Signer(SECRET), options=OPTIONS
+    )
     assert statuses(engine) == before and not list(kept.listing(engine))
     assert report.problems == [
         f"{classify(fixture('postfix-user-unknown.eml')).key}: bounce for no known subscriber (VERP id 2): nothing changed"
@@ -180,7 +214,11 @@ def test_the_unsubscribe_token_may_come_in_the_subject(engine, readers):
     kim = readers[4]
     token = Signer(SECRET).sign(kim.id, kim.email)
     box = MemoryMailbox([plain(to=UNSUBSCRIBE, sender=kim.email, subject=f"unsubscribe {token}")])
-    assert process(box, engine, signer=Signer(SECRET), options=OPTIONS).changes[0].startswith("kim@example.org: now unsubscribed")
+    assert (
+        process(box, engine, signer=Signer(SECRET), options=OPTIONS)
+        .changes[0]
+        .startswith("kim@example.org: now unsubscribed")
+    )
 
 
 # the Maildir and the URL ----------------------------------------------------------------------
