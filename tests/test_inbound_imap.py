@@ -233,13 +233,13 @@ def test_watch_wakes_on_imap_idle_when_mail_arrives(dovecot, engine):
     thread = threading.Thread(
         target=watch,
         args=(lambda: open_mailbox(dovecot.url(), ssl_context=_context(dovecot)), engine),
-        kwargs=dict(
-            signer=Signer(SECRET),
-            options=Options(bounce_address=BOUNCES),
-            stop=stop,
-            poll_seconds=120,
-            log=lines.append,
-        ),
+        kwargs={
+            "signer": Signer(SECRET),
+            "options": Options(bounce_address=BOUNCES),
+            "stop": stop,
+            "poll_seconds": 120,
+            "log": lines.append,
+        },
         daemon=True,
     )
     thread.start()
