@@ -105,8 +105,39 @@ def _domain(email: str) -> str:
 
 def verp(bounce_address: str, subscriber_id: int) -> str:
     """The envelope sender for one subscriber: bounces@example.org -> bounces+42@example.org."""
-    local, _, domain = _address("bounce address", bounce_address).rpartition("@")
-    return f"{local}+{subscriber_id}@{domain}"
+    return _tagged("bounce address", bounce_address, str(subscriber_id))
+
+
+def unverp(bounce_address: str, address: str) -> int | None:
+    """The subscriber id in a VERP address made by verp(), or None: bounces+42@example.org -> 42."""
+    tag = tag_of(bounce_address, address)
+    return int(tag) if tag and tag.isascii() and tag.isdigit() and len(tag) < 10 else None
+
+
+def _tagged(what: str, base: str, tag: str) -> str:
+    local, _, domain = _address(what, base).rpartition("@")
+    return f"{local}+{tag}@{domain}"
+
+
+def tag_of(base: str, address: str) -> str | None:
+    """The +tag of `address` if it is `base` with one (local part and domain ignoring case), else None."""
+    local, _, domain = base.strip().rpartition("@")
+    their_local, _, their_domain = address.strip().strip("<>").rpartition("@")
+    head, plus, tag = their_local.partition("+")
+    if not plus or head.lower() != local.lower() or their_domain.lower() != domain.lower():
+        return None
+    return tag or None
+
+
+def message_id_parts(message_id: str) -> tuple[dt.date, int] | None:
+    """(issue date, subscriber id) from a Message-ID made by Composer.message_id, else None."""
+    found = re.fullmatch(r"<?(\d{8})\.(\d{1,9})\.[a-z2-7]{16}@[^>]+>?", message_id.strip())
+    if not found:
+        return None
+    try:
+        return dt.datetime.strptime(found[1], "%Y%m%d").date(), int(found[2])
+    except ValueError:
+        return None
 
 
 _last_date: tuple[int, bytes] = (0, b"")
@@ -195,6 +226,7 @@ class Composer:
         signer: Signer,
         dkim: DKIMKey | None = None,
         bounce_address: str | None = None,
+        unsubscribe_address: str | None = None,
         test: bool = False,
     ) -> None:
         self.newsletter = newsletter
@@ -226,12 +258,14 @@ class Composer:
         )
         self._subject = _fold("Subject", _safe("subject", subject))
         self._list = _fold("List-Id", f"{_safe('name', newsletter.name)} <{self._list_id}>")
-        mailto = _address("reply_to", reply_to or newsletter.sender.email)
-        before, _, after = f"List-Unsubscribe: <{unsubscribe}>,\r\n <mailto:{mailto}?subject=unsubscribe>\r\n".partition(PLACEHOLDER)
-        self._unsubscribe = (before.encode("utf-8"), after.encode("utf-8"))
+        # The mailto goes to an address the service reads (newsletter inbound), never to a person.
+        mailto = f",\r\n <mailto:{_tagged('unsubscribe address', unsubscribe_address, PLACEHOLDER)}>" if unsubscribe_address else ""
+        self._unsubscribe = f"List-Unsubscribe: <{unsubscribe}>{mailto}\r\n".encode("utf-8").split(_PLACEHOLDER)
         self._tail = b"".join(
             [
                 b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+                b"Precedence: bulk\r\n",
+                b"X-Auto-Response-Suppress: OOF, AutoReply\r\n",  # Exchange/Outlook: no out-of-office replies to this
                 b"MIME-Version: 1.0\r\n",
                 b"Content-Type: " + content_type + CRLF,
                 CRLF,
@@ -259,9 +293,7 @@ class Composer:
                 _date_header(),
                 b"Message-ID: <" + message_id.encode("ascii") + b">\r\n",
                 self._list,
-                self._unsubscribe[0],
-                token,
-                self._unsubscribe[1],
+                token.join(self._unsubscribe),
                 self._tail,
             ]
         )

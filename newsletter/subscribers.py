@@ -284,13 +284,18 @@ def _require(conn: sa.Connection, subscriber_id: int) -> sa.Row:
 
 def set_status(engine: sa.Engine, subscriber_id: int, status: Status, *, reason: str) -> None:
     """Change the status, recording when and why; setting the status it already has changes nothing."""
-    status = Status(status)
     with engine.begin() as conn:
-        row = _require(conn, subscriber_id)
-        if row.status != status.value:
-            conn.execute(
-                S.update().where(S.c.id == subscriber_id).values(status=status.value, status_changed_at=now(), status_reason=reason)
-            )
+        update_status(conn, subscriber_id, status, reason=reason)
+
+
+def update_status(conn: sa.Connection, subscriber_id: int, status: Status, *, reason: str) -> bool:
+    """set_status within the caller's transaction; whether the status changed."""
+    status = Status(status)
+    row = _require(conn, subscriber_id)
+    if row.status == status.value:
+        return False
+    conn.execute(S.update().where(S.c.id == subscriber_id).values(status=status.value, status_changed_at=now(), status_reason=reason))
+    return True
 
 
 def set_networks(engine: sa.Engine, subscriber_id: int, networks: Iterable[str], *, known_networks: Iterable[str]) -> None:

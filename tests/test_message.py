@@ -15,7 +15,7 @@ import pytest
 from newsletter import links
 from newsletter.content import Newsletter
 from newsletter.errors import UnsafeHeaderValue
-from newsletter.message import Composer, Outgoing, notice, quoted_printable, verp
+from newsletter.message import Composer, Outgoing, message_id_parts, notice, quoted_printable, unverp, verp
 from newsletter.tokens import PLACEHOLDER, TOKEN_LENGTH, Signer
 from newsletter.transports.smtp import SMTPTransport
 
@@ -92,6 +92,8 @@ def test_received_message_is_multipart_alternative_text_first_with_every_header_
     assert parsed["Message-ID"] == f"<{message.message_id}>"
     assert parsed["List-Id"] == "Regional Improvement Weekly <regional-improvement-weekly.improvement.example.org>"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed["Precedence"] == "bulk"
+    assert parsed["X-Auto-Response-Suppress"] == "OOF, AutoReply"
 
     assert parsed.get_content_type() == "multipart/alternative"
     parts = list(parsed.iter_parts())
@@ -111,9 +113,8 @@ def test_received_message_is_multipart_alternative_text_first_with_every_header_
 def test_list_unsubscribe_holds_a_signed_token_for_this_recipient_and_the_same_link_is_in_both_bodies(smtp_server, newsletter):
     [data] = deliver(smtp_server, composer(newsletter).message(subscriber_id=7, email="Sam@Example.org", name=None))
     parsed = parse(data)
-    https, mailto = re.fullmatch(r"<(https://[^>]+)>,\s*<(mailto:[^>]+)>", " ".join(parsed["List-Unsubscribe"].split())).groups()
+    https = re.fullmatch(r"<(https://[^>]+)>", parsed["List-Unsubscribe"]).group(1)  # no mailto to a person's inbox
     assert https.startswith("https://news.improvement.example.org/unsubscribe/")
-    assert mailto == "mailto:office@improvement.example.org?subject=unsubscribe"
     token = https.rsplit("/", 1)[1]
     assert len(token) == TOKEN_LENGTH and token != PLACEHOLDER
     assert Signer(SECRET).verify(token, "sam@example.org").subscriber_id == 7
@@ -123,6 +124,26 @@ def test_list_unsubscribe_holds_a_signed_token_for_this_recipient_and_the_same_l
     assert f"/preferences/{token}" in text and f"/preferences/{token}" in html
     assert PLACEHOLDER not in data.decode()
     assert "https://news.improvement.example.org/archive/2026-11-27" in html  # "view in your browser"
+
+
+def test_with_an_unsubscribe_address_the_mailto_carries_the_same_token_in_its_local_part(smtp_server, newsletter):
+    made = composer(newsletter, unsubscribe_address="unsubscribe@news.improvement.example.org")
+    [data] = deliver(smtp_server, made.message(subscriber_id=7, email="sam@example.org", name=None))
+    header = " ".join(parse(data)["List-Unsubscribe"].split())
+    https, mailto = re.fullmatch(r"<(https://[^>]+)>, <mailto:([^>]+)>", header).groups()
+    token = https.rsplit("/", 1)[1]
+    assert mailto == f"unsubscribe+{token}@news.improvement.example.org"
+    assert Signer(SECRET).verify(token, "sam@example.org").subscriber_id == 7
+
+
+def test_verp_and_the_message_id_decode_back_to_the_subscriber():
+    assert unverp("bounces@example.org", verp("bounces@example.org", 42)) == 42
+    assert unverp("bounces@example.org", "<Bounces+42@EXAMPLE.org>") == 42
+    for other in ("bounces@example.org", "bounces+x@example.org", "other+42@example.org", "bounces+42@example.net"):
+        assert unverp("bounces@example.org", other) is None
+    made = Composer.message_id(SimpleNamespace(test=False, _list_id="x.example.org", issue_date=ISSUE_DATE, domain="example.org"), 42)
+    assert message_id_parts(f"<{made}>") == (ISSUE_DATE, 42)
+    assert message_id_parts("<20261127.test.0123456789abcdef@example.org>") is None
 
 
 def test_each_recipient_gets_their_own_token_and_message_id_deterministic_per_issue(newsletter):
