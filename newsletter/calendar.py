@@ -13,9 +13,6 @@ from .errors import NotFound
 from .folder import Folder
 from .links import meeting_slug
 
-DEFAULT_LENGTH = dt.timedelta(hours=1)  # a meeting with a start and no end
-
-
 def find_meeting(folder: Folder, slug: str) -> Meeting:
     """The meeting whose links.meeting_slug is `slug`, in any issue of the folder."""
     for date in sorted(folder.issues, reverse=True):  # a meeting announced again: the newest entry wins
@@ -42,9 +39,9 @@ def meeting_ics(meeting: Meeting, newsletter: Newsletter, *, now: dt.datetime | 
     event.add("summary", meeting.title)
     if meeting.start:
         start = dt.datetime.combine(meeting.date, dt.time.fromisoformat(meeting.start), zone)
-        end = dt.datetime.combine(meeting.date, dt.time.fromisoformat(meeting.end), zone) if meeting.end else None
         event.add("dtstart", start)
-        event.add("dtend", end if end and end > start else start + DEFAULT_LENGTH)
+        if meeting.end:  # without one, no end is invented: RFC 5545 reads the event as ending when it starts
+            event.add("dtend", dt.datetime.combine(meeting.date, dt.time.fromisoformat(meeting.end), zone))
     else:
         event.add("dtstart", meeting.date)
         event.add("dtend", meeting.date + dt.timedelta(days=1))

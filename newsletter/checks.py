@@ -20,10 +20,10 @@ VAGUE = frozenset(
 
 
 def check(folder: Folder, *, date: dt.date | None = None) -> list[Problem]:
-    """Warnings for the issue of `date` (default: newest) and the standing settings; errors raise on loading."""
+    """Warnings for the issue of `date` (default: newest), its standing settings and later drafts; errors raise."""
     issue = folder.issue(date)
     source = folder.sources[issue.date]
-    found: list[Problem] = []
+    found: list[Problem] = list(folder.problems(issue.date)[1])
     warn = _Warner(found)
     for i, item in enumerate(issue.items):
         if not item.action:

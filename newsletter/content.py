@@ -65,8 +65,10 @@ def _known(kind: str):
     return check
 
 
-Line = Annotated[str, AfterValidator(_single_line), Field(min_length=1)]
-Markdown = Annotated[str, Field(min_length=1)]
+MAX_LINE = 300  # a headline, name or title: longer is a paragraph in the wrong field
+MAX_MARKDOWN = 20_000  # about eight pages: one item's text; longer would clip the email
+Line = Annotated[str, AfterValidator(_single_line), Field(min_length=1, max_length=MAX_LINE)]
+Markdown = Annotated[str, Field(min_length=1, max_length=MAX_MARKDOWN)]
 Url = Annotated[str, AfterValidator(_https_or_http_url)]
 Slug = Annotated[str, AfterValidator(_slug)]
 Time = Annotated[str, AfterValidator(_hhmm)]
@@ -182,7 +184,7 @@ class Item(Model):
     update: Markdown
     action: Markdown | None = None
     links: list[Link] = []
-    networks: list[NetworkId] | None = None
+    networks: list[NetworkId] | None = Field(None, min_length=1)  # [] would reach nobody
     remind_until: dt.date | None = None
 
     def for_networks(self, networks: frozenset[str] | None) -> bool:
@@ -217,7 +219,7 @@ class Issue(Model):
     subject: Line | None = None
     preheader: Line | None = None
     intro: Markdown | None = None
-    networks: list[NetworkId] | None = None
+    networks: list[NetworkId] | None = Field(None, min_length=1)
     items: list[Item] = Field(min_length=1)
     meetings: list[Meeting] = []
     resources: list[Resource] = []

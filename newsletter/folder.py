@@ -7,96 +7,66 @@ file in one pass.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from .content import Issue, Newsletter
 from .errors import ContentError, NotFound, Problem
+from .source import Loc, Source, field_path, read_yaml
+
+__all__ = ["Folder", "Loc", "Source", "field_path", "issue_files", "load_folder", "load_newsletter", "read_yaml"]
 
 M = TypeVar("M", bound=BaseModel)
-Loc = tuple[str | int, ...]
 ISSUE_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.ya?ml")
 
 
-@dataclass
-class Source:
-    """A YAML file and the line of each key in it, for pointing errors at the right place."""
-
-    path: Path
-    lines: dict[Loc, int] = field(default_factory=dict)
-
-    def line(self, loc: Loc) -> int | None:
-        """The line of the longest known prefix of `loc` (a missing key points at its parent)."""
-        for end in range(len(loc), -1, -1):
-            if loc[:end] in self.lines:
-                return self.lines[loc[:end]]
-        return None
-
-    def problem(self, loc: Loc, message: str, *, severity: str = "error") -> Problem:
-        return Problem(self.path, self.line(loc), field_path(loc), message, severity)
-
-
-def field_path(loc: Loc) -> str:
-    """('items', 2, 'networks', 0) -> 'items[2].networks[0]'."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def read_yaml(path: Path) -> tuple[Any, Source]:
-    """Parse one YAML file, recording the line of every key and list entry."""
-    source = Source(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ContentError([Problem(path, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, source
-
-        def walk(node: yaml.Node, loc: Loc) -> None:
-            if isinstance(node, yaml.MappingNode):
-                for key_node, value_node in node.value:
-                    key = loader.construct_object(key_node)
-                    source.lines[loc + (key,)] = key_node.start_mark.line + 1
-                    walk(value_node, loc + (key,))
-            elif isinstance(node, yaml.SequenceNode):
-                for index, child in enumerate(node.value):
-                    source.lines[loc + (index,)] = child.start_mark.line + 1
-                    walk(child, loc + (index,))
-
-        source.lines[()] = node.start_mark.line + 1
-        walk(node, ())
-        return loader.construct_document(node), source
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise ContentError([Problem(path, line, "", f"YAML syntax: {exc.problem or exc.context}")]) from None
-    finally:
-        loader.dispose()
-
-
-def _messages(error: ValidationError, source: Source) -> list[Problem]:
+def _messages(error: ValidationError, source: Source, model: type[BaseModel]) -> list[Problem]:
     problems = []
     for e in error.errors(include_url=False):
         loc = tuple(e["loc"])
         message = {
             "missing": "required field is missing",
-            "extra_forbidden": "unknown key",
+            "extra_forbidden": "unknown key" + _did_you_mean(model, loc),
         }.get(e["type"], e["msg"])
-        if e["type"] not in ("missing", "extra_forbidden") and "input" in e and not isinstance(e["input"], (dict, list)):
-            if e["type"] not in ("unknown_id", "url", "slug", "time", "timezone", "cron", "duplicate"):
-                message += f" (got {e['input']!r})"
+        if e["type"] == "too_short" and loc and loc[-1] == "networks":
+            message = "an empty list reaches nobody: name the networks, or leave the key out to reach every network"
+        elif e["type"] not in ("missing", "extra_forbidden") and "input" in e and not isinstance(e["input"], (dict, list)):
+            shown = repr(e["input"])
+            if e["type"] not in ("unknown_id", "url", "slug", "time", "timezone", "cron", "duplicate") and len(shown) < 80:
+                message += f" (got {shown})"
         problems.append(source.problem(loc, message))
     return problems
+
+
+def _did_you_mean(model: type[BaseModel], loc: Loc) -> str:
+    """' (did you mean 'programme'?)' for a misspelt key at `loc`, from the keys the model has there."""
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(str(part))
+        inner = _model_in(info.annotation) if info else None
+        if inner is None:
+            return ""
+        model = inner
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model inside `annotation` (Item in `list[Item] | None`), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def validate(model: type[M], data: Any, source: Source, *, context: dict | None = None) -> M:
@@ -106,18 +76,23 @@ def validate(model: type[M], data: Any, source: Source, *, context: dict | None 
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        raise ContentError(_messages(exc, source)) from None
+        raise ContentError(_messages(exc, source, model)) from None
 
 
 @dataclass
 class Folder:
-    """A loaded newsletter folder: standing settings and every issue, keyed by date."""
+    """A loaded newsletter folder: standing settings and every valid issue, keyed by date.
+
+    A file with errors stops only the issues that draw on it (its own date and later ones);
+    for an earlier issue it is a warning, so next week's half-written draft never stops this week's.
+    """
 
     root: Path
     newsletter: Newsletter
     issues: dict[dt.date, Issue]
     sources: dict[dt.date, Source]
     newsletter_source: Source
+    broken: dict[Path, list[Problem]] = field(default_factory=dict)
 
     @property
     def issues_dir(self) -> Path:
@@ -129,18 +104,47 @@ class Folder:
         folder = self.root / "templates" / "email"
         return folder if folder.is_dir() else None
 
+    def dates(self) -> list[dt.date]:
+        """Every issue date in the folder, valid or not, oldest first."""
+        return sorted(set(self.issues) | {d for d in map(file_date, self.broken) if d is not None})
+
     def latest_date(self) -> dt.date:
-        if not self.issues:
+        dates = self.dates()
+        if not dates:
             raise NotFound(f"no issue files in {self.issues_dir}")
-        return max(self.issues)
+        return dates[-1]
+
+    def problems(self, date: dt.date) -> tuple[list[Problem], list[Problem]]:
+        """(errors, warnings) of the files the issue of `date` draws on, and of the later drafts."""
+        errors: list[Problem] = []
+        warnings: list[Problem] = []
+        for path, found in self.broken.items():
+            when = file_date(path)
+            if when is None or when <= date:
+                errors.extend(found)
+            else:
+                warnings.extend(replace(p, severity="warning", message=f"(a later draft) {p.message}") for p in found)
+        return errors, warnings
 
     def issue(self, date: dt.date | None = None) -> Issue:
-        """The issue of `date` (default: the newest)."""
+        """The issue of `date` (default: the newest); ContentError if it, or a file it draws on, has errors."""
         date = date or self.latest_date()
+        errors, _ = self.problems(date)
+        if errors:
+            raise ContentError(errors)
         try:
             return self.issues[date]
         except KeyError:
             raise NotFound(f"no issue dated {date} (expected {self.issues_dir / f'{date}.yaml'})") from None
+
+
+def file_date(path: Path) -> dt.date | None:
+    """The date an issue file's name gives (YYYY-MM-DD.yaml), or None."""
+    match = ISSUE_NAME.fullmatch(path.name)
+    try:
+        return dt.date.fromisoformat(match.group(1)) if match else None
+    except ValueError:
+        return None
 
 
 def issue_files(root: Path) -> list[Path]:
@@ -157,34 +161,34 @@ def load_newsletter(root: Path) -> tuple[Newsletter, Source]:
 
 
 def load_folder(root: Path | str = ".") -> Folder:
-    """Read and validate a whole newsletter folder; raise ContentError listing every error found."""
+    """Read and validate a whole newsletter folder; errors in newsletter.yaml raise, an issue file's are kept."""
     root = Path(root)
     newsletter, newsletter_source = load_newsletter(root)
-    problems: list[Problem] = []
-    issues: dict[dt.date, Issue] = {}
-    sources: dict[dt.date, Source] = {}
+    folder = Folder(root, newsletter, {}, {}, newsletter_source)
     numbers: dict[int, Path] = {}
     for path in issue_files(root):
         try:
-            data, source = read_yaml(path)
-            issue = validate(Issue, data, source, context=newsletter.validation_context)
+            issue, source = _load_issue(path, newsletter)
         except ContentError as exc:
-            problems.extend(exc.problems)
+            folder.broken[path] = exc.problems
             continue
-        found = _cross_check(issue, source)
-        problems.extend(found)
         if issue.number in numbers:
             other = numbers[issue.number]
-            problems.append(source.problem(("number",), f"number {issue.number} is also used by {other.name}"))
-            continue
-        if found:
+            folder.broken[path] = [source.problem(("number",), f"number {issue.number} is also used by {other.name}")]
             continue
         numbers[issue.number] = path
-        issues[issue.date] = issue
-        sources[issue.date] = source
-    if problems:
-        raise ContentError(problems)
-    return Folder(root, newsletter, issues, sources, newsletter_source)
+        folder.issues[issue.date] = issue
+        folder.sources[issue.date] = source
+    return folder
+
+
+def _load_issue(path: Path, newsletter: Newsletter) -> tuple[Issue, Source]:
+    data, source = read_yaml(path)
+    issue = validate(Issue, data, source, context=newsletter.validation_context)
+    found = _cross_check(issue, source)
+    if found:
+        raise ContentError(found)
+    return issue, source
 
 
 def _cross_check(issue: Issue, source: Source) -> list[Problem]:
@@ -198,4 +202,9 @@ def _cross_check(issue: Issue, source: Source) -> list[Problem]:
     for i, item in enumerate(issue.items):
         if item.remind_until is not None and item.remind_until < issue.date:
             problems.append(source.problem(("items", i, "remind_until"), f"{item.remind_until} is before the issue date {issue.date}"))
+    for j, meeting in enumerate(issue.meetings):
+        if meeting.date < issue.date:
+            problems.append(source.problem(("meetings", j, "date"), f"{meeting.date} is before the issue that announces it ({issue.date})"))
+        if meeting.start and meeting.end and meeting.end <= meeting.start:
+            problems.append(source.problem(("meetings", j, "end"), f"the meeting ends ({meeting.end}) before it starts ({meeting.start})"))
     return problems

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from .subscribers import N, S, Status, Subscriber, check_networks, check_text, l
 COLUMNS = ("email", "name", "organisation", "networks", "status")
 REQUIRED = ("email", "networks")
 CHUNK = 1000  # rows looked up and written per statement batch
+DELIMITERS = (",", ";", "\t")
+SWALLOWED = re.compile(r"\n[^\n]*@")  # a line break, then an address: rows taken into an unclosed quote
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP: a spreadsheet evaluates a cell starting so
 
 
@@ -110,27 +113,45 @@ def read_records(
         raise SubscriberError(f"cannot read {path}: {exc.strerror}") from None
 
 
+def _delimiter(file: TextIO) -> tuple[str, int]:
+    """The delimiter of the file (Excel writes ; or TAB in many locales, and may say `sep=;` first),
+    and how many lines the `sep=` line takes; `file` is left at the header."""
+    first = file.readline()
+    sep = re.fullmatch(r'"?sep=(.)"?\r?\n?', first, flags=re.IGNORECASE)
+    if sep:
+        return sep.group(1), 1
+    file.seek(0)
+    header = first.lower()
+    counts = {d: sum(header.split(d).count(name) for name in COLUMNS) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: (counts[d], header.count(d)))
+    return best if counts[best] or header.count(best) else ",", 0
+
+
 def _records(path: Path, file: TextIO, known: frozenset[str], smtputf8: bool) -> Iterator[Record | tuple[int, str]]:
-    reader = csv.reader(file, strict=True)
+    delimiter, skipped = _delimiter(file)
+    reader = csv.reader(file, strict=True, delimiter=delimiter)
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise ContentError([Problem(path, 1, "", f"CSV syntax: {exc}")]) from None
+        raise ContentError([Problem(path, 1 + skipped, "", f"CSV syntax: {exc}")]) from None
     if not header:
         raise ContentError([Problem(path, 1, "", f"no header row: the first line must name the columns ({','.join(COLUMNS[:4])})")])
     columns = _header(path, header)
     seen: dict[str, int] = {}
     while True:
-        line = reader.line_num + 1
+        line = reader.line_num + 1 + skipped
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield line, f"CSV syntax: {exc} (the rest of the file was not read)"
+            yield line, f"{_syntax(exc, line, reader.line_num + skipped)} (the rest of the file was not read)"
             return
         if not any(c.strip() for c in cells):
             continue  # blank line
+        if reader.line_num + skipped > line and any(SWALLOWED.search(c) for c in cells):
+            yield line, f"a quote opened on line {line} is closed only on line {reader.line_num + skipped}: close it on its own line"
+            continue
         try:
             record = _record(line, columns, cells, known, smtputf8)
         except SubscriberError as exc:
@@ -143,6 +164,14 @@ def _records(path: Path, file: TextIO, known: frozenset[str], smtputf8: bool) ->
         yield record
 
 
+def _syntax(exc: csv.Error, start: int, end: int) -> str:
+    if "end of data" in str(exc):
+        return f"a quote opened on line {start} is never closed"
+    if end > start:
+        return f"a quote opened on line {start} runs on to line {end}: close it on its own line"
+    return f"CSV syntax: {exc}"
+
+
 def _record(line: int, columns: list[str], cells: list[str], known: frozenset[str], smtputf8: bool) -> Record:
     if len(cells) > len(columns):
         raise SubscriberError(f"{len(cells)} fields but the header has {len(columns)} (an unquoted comma?)")
@@ -151,7 +180,7 @@ def _record(line: int, columns: list[str], cells: list[str], known: frozenset[st
         raise SubscriberError("a value in a column that has no name in the header")
     row = dict(zip(columns, cells))
     fields = {c: _unquoted(check_text(row[c], what=c)) for c in ("name", "organisation") if c in row}
-    email, key = normalize_address(check_text(row["email"], what="email address") or "", smtputf8=smtputf8)
+    email, key = normalize_address(_unquoted(check_text(row["email"], what="email address")) or "", smtputf8=smtputf8)
     networks = check_networks((check_text(row["networks"], what="networks") or "").split(";"), known_networks=known)
     status = None
     if text := check_text(row.get("status"), what="status"):
@@ -163,7 +192,7 @@ def _record(line: int, columns: list[str], cells: list[str], known: frozenset[st
 
 
 def _unquoted(text: str | None) -> str | None:
-    """A name or organisation cell without the ' that export puts before a formula-like value."""
+    """A cell without the ' that export puts before a formula-like value."""
     return text[1:] if text and text.startswith("'") and _formula_like(text) else text
 
 
@@ -295,7 +324,7 @@ def write_csv(subscribers: Iterable[Subscriber], out: TextIO) -> int:
     writer.writerow(COLUMNS)
     count = 0
     for s in subscribers:
-        writer.writerow([s.email, _quoted(s.name or ""), _quoted(s.organisation or ""), ";".join(sorted(s.networks)), s.status.value])
+        writer.writerow([_quoted(s.email), _quoted(s.name or ""), _quoted(s.organisation or ""), ";".join(sorted(s.networks)), s.status.value])
         count += 1
     return count
 

@@ -109,10 +109,15 @@ def check_networks(networks: Iterable[str], *, known_networks: Iterable[str]) ->
     return chosen
 
 
+MAX_TEXT = 200  # a name or organisation; the To: header and the greeting must carry it
+
+
 def check_text(value: str | None, *, what: str) -> str | None:
-    """A name or organisation: one line, trimmed; empty means none."""
+    """A name or organisation: one line of at most MAX_TEXT characters, trimmed; empty means none."""
     if value is None:
         return None
+    if len(value) > MAX_TEXT:
+        raise SubscriberError(f"{what} is {len(value):,} characters long: at most {MAX_TEXT} fit in a message")
     if CONTROL.search(value):
         raise SubscriberError(f"{what} {value!r} contains a control character (a line break?)")
     return value.strip() or None

@@ -58,10 +58,10 @@ def test_meeting_without_start_is_an_all_day_event(folder):
     assert "organizer" not in event
 
 
-def test_start_without_end_lasts_an_hour_and_a_url_location_is_also_the_url(folder):
+def test_start_without_end_invents_no_end_and_a_url_location_is_also_the_url(folder):
     meeting = Meeting(network="send", title="SEND Network", date=dt.date(2027, 1, 12), start="14:00", location="https://meet.example.org/send")
     event = event_of(meeting_ics(meeting, folder.newsletter))
-    assert event.decoded("dtend") - event.decoded("dtstart") == dt.timedelta(hours=1)
+    assert "dtend" not in event and "duration" not in event
     assert event.decoded("dtstart").utcoffset() == dt.timedelta(0)  # GMT in January
     assert str(event["url"]) == "https://meet.example.org/send"
 

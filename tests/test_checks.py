@@ -67,37 +67,37 @@ def test_every_warning_is_a_warning_with_file_and_line(example_dir):
 
 def test_item_without_action(example_dir):
     problems = check(write_issue(example_dir))
-    assert (12, "items[1]", "no action: tell readers what to do (Action Required)") in by_line(problems)
-    assert not any(p.field == "items[0]" for p in problems)
+    assert (12, "items[2]", "no action: tell readers what to do (Action Required)") in by_line(problems)
+    assert not any(p.field == "items[1]" for p in problems)
 
 
 def test_meeting_without_contact(example_dir):
     problems = check(write_issue(example_dir))
-    assert (26, "meetings[0]", "no contact: say who to ask about this meeting") in by_line(problems)
+    assert (26, "meetings[1]", "no contact: say who to ask about this meeting") in by_line(problems)
 
 
 def test_link_text_that_says_nothing(example_dir):
     found = by_line(check(write_issue(example_dir)))
-    assert (31, "resources[0]", "link text 'Read more' says nothing: name what it leads to") in found
-    assert (19, "items[1].links[0]", "link text 'Click here' says nothing: name what it leads to") in found
+    assert (31, "resources[1]", "link text 'Read more' says nothing: name what it leads to") in found
+    assert (19, "items[2].links[1]", "link text 'Click here' says nothing: name what it leads to") in found
     # inside a `|` block the warning points at the line of the link itself
-    assert (15, "items[1].update", "link text 'here' says nothing: name what it leads to") in found
+    assert (15, "items[2].update", "link text 'here' says nothing: name what it leads to") in found
 
 
 def test_bare_urls(example_dir):
     messages = [(p.line, p.field, p.message) for p in check(write_issue(example_dir))]
-    assert (21, "items[1].links[1]", "link text is a bare URL (https://example.org/b): say where it leads instead") in messages
+    assert (21, "items[2].links[2]", "link text is a bare URL (https://example.org/b): say where it leads instead") in messages
     assert any(line == 4 and field == "intro" and "bare URL https://example.org/intro" in m for line, field, m in messages)
-    assert any(line == 17 and field == "items[1].update" and "bare URL http://example.org/plain" in m for line, field, m in messages)
+    assert any(line == 17 and field == "items[2].update" and "bare URL http://example.org/plain" in m for line, field, m in messages)
 
 
 def test_links_that_are_not_https(example_dir):
     insecure = {(p.field, p.message.split(": ", 1)[1]) for p in check(write_issue(example_dir)) if "not https" in p.message}
     assert insecure == {
-        ("items[1].update", "http://example.org/plain"),
-        ("items[1].links[2]", "http://example.org/old"),
-        ("meetings[0].location", "http://meet.example.org/fostering"),
-        ("resources[0]", "http://example.org/guide"),
+        ("items[2].update", "http://example.org/plain"),
+        ("items[2].links[3]", "http://example.org/old"),
+        ("meetings[1].location", "http://meet.example.org/fostering"),
+        ("resources[1]", "http://example.org/guide"),
     }
 
 

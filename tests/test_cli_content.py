@@ -45,8 +45,8 @@ def test_check_prints_warnings_one_a_line_and_exits_0(capsys, example_dir, monke
     lines = out.splitlines()
     link, meeting = line_of(issue, "- text: click here"), line_of(issue, "- network: fostering")
     assert lines == [
-        f"content/issues/2026-11-27.yaml:{link}: warning: items[0].links[0]: link text 'click here' says nothing: name what it leads to",
-        f"content/issues/2026-11-27.yaml:{meeting}: warning: meetings[0]: no contact: say who to ask about this meeting",
+        f"content/issues/2026-11-27.yaml:{link}: warning: items[1].links[1]: link text 'click here' says nothing: name what it leads to",
+        f"content/issues/2026-11-27.yaml:{meeting}: warning: meetings[1]: no contact: say who to ask about this meeting",
         "content/issues/2026-11-27.yaml: no errors, 2 warnings",
     ]
 
@@ -62,8 +62,8 @@ def test_check_prints_every_error_and_exits_1(capsys, example_dir, monkeypatch):
     lines = err.splitlines()
     assert len(lines) == 4 and "Traceback" not in err
     assert any(line.startswith("content/issues/2026-11-27.yaml:1: number: ") for line in lines)
-    assert f"content/issues/2026-11-27.yaml:{line_of(issue, 'network: fostring')}: meetings[0].network: unknown network 'fostring' (did you mean 'fostering'?)" in lines
-    assert f"content/issues/2026-11-20.yaml:{line_of(old, 'programe:')}: items[1].programe: unknown key" in lines
+    assert f"content/issues/2026-11-27.yaml:{line_of(issue, 'network: fostring')}: meetings[1].network: unknown network 'fostring' (did you mean 'fostering'?)" in lines
+    assert f"content/issues/2026-11-20.yaml:{line_of(old, 'programe:')}: items[2].programe: unknown key (did you mean 'programme'?)" in lines
 
 
 @pytest.mark.parametrize(

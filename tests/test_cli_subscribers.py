@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -88,7 +89,7 @@ def test_unsubscribe_survives_reimport(folder, capsys):
 
 
 def test_add_remove_and_errors(folder, capsys):
-    code, out, _ = cli(capsys, "subscribers", "add", "Jo@Example.org", "--network", "qa-leads", "send", "--name", "Jo", "--organisation", "Org")
+    code, out, _ = cli(capsys, "subscribers", "add", "--network", "qa-leads", "Jo@Example.org", "--network", "send", "--name", "Jo", "--organisation", "Org")
     assert (code, out) == (0, "added Jo@example.org to qa-leads, send\n")
     assert listed(capsys) == [{"email": "Jo@example.org", "name": "Jo", "organisation": "Org", "networks": ["qa-leads", "send"], "status": "active"}]
     code, _, err = cli(capsys, "subscribers", "add", "jo@example.org", "--network", "send")
@@ -169,3 +170,10 @@ def test_a_missing_file_and_an_unknown_network_filter(folder, capsys):
     code, out, err = cli(capsys, "subscribers", "list", "--network", "qa-lead", "--format", "json")
     assert (code, json.loads(out)) == (0, [])
     assert err == "warning: network 'qa-lead' is not in newsletter.yaml\n"
+
+
+def test_export_to_standard_output_writes_no_file_named_dash(folder, capsys):
+    assert cli(capsys, "subscribers", "add", "--network", "send,qa-leads", "jo@example.org")[0] == 0
+    code, out, _ = cli(capsys, "subscribers", "export", "-")
+    assert code == 0 and out.splitlines() == ["email,name,organisation,networks,status", "jo@example.org,,,qa-leads;send,active"]
+    assert not (folder / "-").exists() and not Path("-").exists()

@@ -31,7 +31,7 @@ def line_of(path: Path, needle: str) -> int:
 
 def errors() -> list[str]:
     with pytest.raises(ContentError) as caught:
-        load_folder(".")
+        load_folder(".").issue()
     return [str(p) for p in caught.value.problems]
 
 
@@ -46,13 +46,13 @@ def test_unknown_network_names_line_field_and_suggestion():
     edit(ISSUE, "networks: [ad-safeguarding, qa-leads]", "networks: [ad-safeguarding, qa-lead]")
     line = line_of(ISSUE, "qa-lead]")
     assert errors() == [
-        f"{ISSUE}:{line}: items[0].networks[1]: unknown network 'qa-lead' (did you mean 'qa-leads'?)"
+        f"{ISSUE}:{line}: items[1].networks[2]: unknown network 'qa-lead' (did you mean 'qa-leads'?)"
     ]
 
 
 def test_unknown_contact_id():
     edit(ISSUE, "contact: fostering-lead", "contact: nobody")
-    assert errors() == [f"{ISSUE}:{line_of(ISSUE, 'contact: nobody')}: meetings[0].contact: unknown contact 'nobody'"]
+    assert errors() == [f"{ISSUE}:{line_of(ISSUE, 'contact: nobody')}: meetings[1].contact: unknown contact 'nobody'"]
 
 
 def test_yaml_syntax_error_has_line():
@@ -63,7 +63,7 @@ def test_yaml_syntax_error_has_line():
 
 def test_unknown_key():
     edit(ISSUE, "    remind_until: 2026-12-11", "    remind_until: 2026-12-11\n    colour: red")
-    assert errors() == [f"{ISSUE}:{line_of(ISSUE, 'colour')}: items[2].colour: unknown key"]
+    assert errors() == [f"{ISSUE}:{line_of(ISSUE, 'colour')}: items[3].colour: unknown key"]
 
 
 def test_wrong_type():
@@ -75,7 +75,7 @@ def test_wrong_type():
 def test_missing_required_field_points_at_its_parent():
     edit(ISSUE, "  - programme: New duties in the Family Support Act\n", "  - \n")
     line = line_of(ISSUE, "The Act received Royal Assent") - 1  # the entry's first key, `update:`
-    assert errors() == [f"{ISSUE}:{line}: items[1].programme: required field is missing"]
+    assert errors() == [f"{ISSUE}:{line}: items[2].programme: required field is missing"]
 
 
 def test_every_error_in_a_file_is_reported_at_once():
@@ -83,7 +83,7 @@ def test_every_error_in_a_file_is_reported_at_once():
     edit(ISSUE, "url: https://research.example.org/exploitation-study", "url: research.example.org")
     found = errors()
     assert len(found) == 2
-    assert any("links[0].url: invalid URL 'research.example.org'" in f for f in found)
+    assert any("links[1].url: invalid URL 'research.example.org'" in f for f in found)
 
 
 def test_file_name_must_agree_with_date():
@@ -99,7 +99,7 @@ def test_two_issues_with_one_number():
 def test_remind_until_before_issue_date():
     edit(ISSUE, "remind_until: 2026-12-11", "remind_until: 2026-11-26")
     line = line_of(ISSUE, "remind_until: 2026-11-26")
-    assert errors() == [f"{ISSUE}:{line}: items[2].remind_until: 2026-11-26 is before the issue date 2026-11-27"]
+    assert errors() == [f"{ISSUE}:{line}: items[3].remind_until: 2026-11-26 is before the issue date 2026-11-27"]
 
 
 def test_remind_until_on_issue_date_is_fine():
@@ -110,13 +110,13 @@ def test_remind_until_on_issue_date_is_fine():
 def test_invalid_url_in_resource():
     edit(ISSUE, "url: https://inspectorate.example.org/send-outcomes-2026", "url: ftp://inspectorate")
     line = line_of(ISSUE, "ftp://")
-    assert errors() == [f"{ISSUE}:{line}: resources[0].url: invalid URL 'ftp://inspectorate' (expected http:// or https://...)"]
+    assert errors() == [f"{ISSUE}:{line}: resources[1].url: invalid URL 'ftp://inspectorate' (expected http:// or https://...)"]
 
 
 def test_header_fields_refuse_line_breaks():
     edit(ISSUE, "  - programme: New duties in the Family Support Act", '  - programme: "New duties\\r\\nBcc: x@example.org"')
     (message,) = errors()
-    assert "items[1].programme: must be one line" in message
+    assert "items[2].programme: must be one line" in message
 
 
 def test_errors_in_newsletter_yaml():
@@ -153,10 +153,10 @@ def test_paths_outside_cwd_are_shown_in_full(example_dir: Path, tmp_path: Path):
     os.chdir(tmp_path.parent)
     edit(example_dir / ISSUE, "number: 119", "number: x")
     with pytest.raises(ContentError) as caught:
-        load_folder(example_dir)
+        load_folder(example_dir).issue()
     assert str(caught.value.problems[0]).startswith(str(example_dir.relative_to(Path.cwd()) / ISSUE) + ":1:")
 
 
 def test_field_path():
-    assert field_path(("items", 2, "networks", 0)) == "items[2].networks[0]"
+    assert field_path(("items", 2, "networks", 0)) == "items[3].networks[1]"
     assert field_path(()) == ""

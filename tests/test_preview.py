@@ -75,7 +75,7 @@ def test_warnings_are_listed(example_dir):
     issue.write_text(issue.read_text().replace("        url: https://research.example.org/exploitation-study", "        url: http://research.example.org/exploitation-study"))
     page = get(create_preview_app(example_dir), "/").text
     assert "1 warning" in page
-    assert re.search(r'<li class="warning">[^<]*2026-11-27.yaml:\d+: items\[0\]\.links\[0\]: link is not https', page)
+    assert re.search(r'<li class="warning">[^<]*2026-11-27.yaml:\d+: items\[1\]\.links\[1\]: link is not https', page)
 
 
 def test_bad_content_shows_errors_and_the_server_keeps_going(example_dir):

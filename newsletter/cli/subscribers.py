@@ -33,7 +33,10 @@ def register(commands) -> None:
 
     p = sub.add_parser("add", help="add one subscriber")
     p.add_argument("email")
-    p.add_argument("--network", action="extend", nargs="+", required=True, metavar="ID", help="network id(s)")
+    p.add_argument(
+        "--network", action="extend", type=lambda text: [n for n in text.split(",") if n], required=True, metavar="ID",
+        help="a network id; repeat it (or give ids joined by commas) for several",
+    )
     p.add_argument("--name")
     p.add_argument("--organisation")
     p.set_defaults(run=run_add)
@@ -53,7 +56,7 @@ def register(commands) -> None:
     p.set_defaults(run=run_list)
 
     p = sub.add_parser("export", help="write every subscriber to a CSV that imports back")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="the CSV to write, or - for standard output")
     p.set_defaults(run=run_export)
 
     for p in sub.choices.values():
@@ -148,6 +151,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     with _store(args) as (_, engine):
+        if str(args.file) == "-":
+            importer.write_csv(subscribers.listing(engine), sys.stdout)
+            return 0
         count = importer.export_csv(engine, args.file)
     print(f"wrote {count} subscriber(s) to {display_path(args.file)}")
     return 0
