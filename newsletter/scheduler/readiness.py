@@ -75,6 +75,9 @@ def _check_one(root: Path, folder: Folder | None, folder_problems: tuple[Problem
         return IssueCheck(date, path, True, own, tuple(p for p in folder_problems if p not in own))
     try:
         warnings = tuple(check(folder, date=date))
+    except ContentError as exc:  # this file, or an earlier one it carries forward from, has errors
+        own = tuple(p for p in exc.problems if Path(p.path).resolve() == path.resolve())
+        return IssueCheck(date, path, True, own, tuple(p for p in exc.problems if p not in own))
     except NewsletterError as exc:
         return IssueCheck(date, path, True, (Problem(path, None, "", str(exc)),))
     return IssueCheck(date, path, True, warnings=warnings)

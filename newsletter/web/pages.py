@@ -24,6 +24,17 @@ log = logging.getLogger(__name__)
 PRIVATE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}  # pages showing a subscriber's own address
 
 
+def _keeping_good_issues(new: Folder, old: Folder) -> Folder:
+    """`new`, with the last good version of each issue that an edit has since broken."""
+    for path in list(new.broken):
+        date = next((d for d, source in old.sources.items() if source.path == path), None)
+        if date is not None:
+            log.warning("%s has errors, still serving its last good version", path.name)
+            new.issues[date], new.sources[date] = old.issues[date], old.sources[date]
+            del new.broken[path]
+    return new
+
+
 class Content:
     """The newsletter folder, re-read when its files change; an edit with errors keeps the last good one."""
 
@@ -44,7 +55,7 @@ class Content:
             if stamp != self._stamp:
                 self._stamp = stamp
                 try:
-                    self._folder = load_folder(self.root)
+                    self._folder = _keeping_good_issues(load_folder(self.root), self._folder)
                     self._rendered = {}
                 except ContentError as exc:
                     log.warning("content has errors, still serving the last good version: %s", exc)
