@@ -34,7 +34,9 @@ def forty_items(target: Path, count: int = 40) -> Path:
     pool = [dict(item) for item in issue["items"] + older["items"]]
     for item in pool:
         item.pop("remind_until", None)
-    issue["items"] = [{**pool[n % len(pool)], "programme": f"{pool[n % len(pool)]['programme']} (part {n + 1})"} for n in range(count)]
+    issue["items"] = [
+        {**pool[n % len(pool)], "programme": f"{pool[n % len(pool)]['programme']} (part {n + 1})"} for n in range(count)
+    ]
     path.write_text(yaml.safe_dump(issue, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return target
 

@@ -214,7 +214,9 @@ def dkim_cost(folder, issue, rendered, count: int) -> float | None:
 
     with tempfile.TemporaryDirectory() as temporary:
         path = Path(temporary) / "key.pem"
-        subprocess.run(["openssl", "genrsa", "-traditional", "-out", str(path), "2048"], check=True, capture_output=True)
+        subprocess.run(
+            ["openssl", "genrsa", "-traditional", "-out", str(path), "2048"], check=True, capture_output=True
+        )
         key = DKIMKey.load(path, "bench", "improvement.example.org")
     composer = Composer(folder.newsletter, rendered, issue_date=issue.date, signer=SIGNER, dkim=key)
     return build_cost(composer, count)
@@ -238,7 +240,9 @@ def signing_cost(folder, issue, rendered, count: int) -> dict[str, float]:
     rsa_pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(*pem)
     ed_pem = ed25519.Ed25519PrivateKey.generate().private_bytes(*pem)
     unsigned = Composer(folder.newsletter, rendered, issue_date=issue.date, signer=SIGNER)
-    messages = [unsigned.message(subscriber_id=i, email=address, name=name).data for i, address, name in recipients(count)]
+    messages = [
+        unsigned.message(subscriber_id=i, email=address, name=name).data for i, address, name in recipients(count)
+    ]
     # What message() hands the variant's signer: the head, and the token its body is joined with.
     pieces = [(data.partition(b"\r\n\r\n"), data.split(b"/unsubscribe/", 1)[1][:TOKEN_LENGTH]) for data in messages]
     (_, _, body), token = pieces[0]
@@ -255,10 +259,20 @@ def signing_cost(folder, issue, rendered, count: int) -> dict[str, float]:
         return min(cpu_us(lambda p: signer.sign(p[0][0] + p[0][1], p[1]), pieces) for _ in range(3))
 
     sample = messages[: max(count // 20, 10)]
-    baseline = cpu_us(lambda data: dkimpy.sign(data, b"bench", domain.encode(), rsa_pem, canonicalize=(b"relaxed", b"relaxed"), include_headers=headers), sample)
+    baseline = cpu_us(
+        lambda data: dkimpy.sign(
+            data, b"bench", domain.encode(), rsa_pem, canonicalize=(b"relaxed", b"relaxed"), include_headers=headers
+        ),
+        sample,
+    )
     rsa_us = variant_us(DKIMKey("bench", domain, rsa_pem))
     both_us = variant_us(DKIMKey("bench", domain, rsa_pem, ed_pem))
-    return {"dkimpy rsa-sha256": baseline, "rsa-sha256": rsa_us, "ed25519-sha256 (added)": both_us - rsa_us, "both": both_us}
+    return {
+        "dkimpy rsa-sha256": baseline,
+        "rsa-sha256": rsa_us,
+        "ed25519-sha256 (added)": both_us - rsa_us,
+        "both": both_us,
+    }
 
 
 # peak memory: each count in a fresh process -------------------------------------------------------
@@ -293,7 +307,9 @@ def main() -> None:
     naive_sample = 50 if args.quick else 200
     memory_counts = (1_000, 10_000) if args.quick else (1_000, 100_000)
 
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; sink: aiosmtpd in its own process, counting only")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; sink: aiosmtpd in its own process, counting only"
+    )
     folder, issue = example()
     started = time.perf_counter()
     rendered = render(issue)
@@ -312,18 +328,27 @@ def main() -> None:
         print(f"(a) limit, prebuilt bytes, 1 reused smtplib connection: {single:8.0f} msg/s")
         print(f"(a) limit, prebuilt bytes, {POOL} reused smtplib connections: {before:8.0f} msg/s")
         naive_rate = naive(sink, issue, naive_sample)
-        print(f"(b) naive, premailer + EmailMessage + new connection each ({naive_sample} sampled): {naive_rate:8.0f} msg/s")
+        print(
+            f"(b) naive, premailer + EmailMessage + new connection each ({naive_sample} sampled): {naive_rate:8.0f} msg/s"
+        )
 
         build_us = build_cost(composer, count)
-        print(f"    per-recipient build, Composer.message(): {build_us:8.1f} us/message (render and MIME encoding not repeated)")
+        print(
+            f"    per-recipient build, Composer.message(): {build_us:8.1f} us/message (render and MIME encoding not repeated)"
+        )
         signed_us = dkim_cost(folder, issue, rendered, min(count, 500))
         if signed_us is not None:
             print(f"    per-recipient build with DKIM (rsa-sha256 2048, cryptography): {signed_us:8.1f} us/message")
         signing = signing_cost(folder, issue, rendered, min(count, 500))
-        print("    signing, CPU us/message (dkimpy = 1): " + " | ".join(f"{k} {us:.0f} ({us / signing['dkimpy rsa-sha256']:.3f})" for k, us in signing.items()))
+        print(
+            "    signing, CPU us/message (dkimpy = 1): "
+            + " | ".join(f"{k} {us:.0f} ({us / signing['dkimpy rsa-sha256']:.3f})" for k, us in signing.items())
+        )
 
         ours_rate, transport = asyncio.run(ours(sink.url, count))
-        print(f"(c) ours, render + Composer + SMTPTransport pool of {POOL} ({count:,}, {transport.connections_opened} connections): {ours_rate:8.0f} msg/s")
+        print(
+            f"(c) ours, render + Composer + SMTPTransport pool of {POOL} ({count:,}, {transport.connections_opened} connections): {ours_rate:8.0f} msg/s"
+        )
         between = limit(sink, prebuilt, sample, POOL)
         print(f"(a) limit again, {POOL} connections: {between:8.0f} msg/s")
         engine_rate, engine_note = engine_end_to_end(sink.url, count)
@@ -342,12 +367,16 @@ def main() -> None:
         print()
         peaks = {n: peak_memory(sink.url, n) for n in memory_counts}
         for n, (mb, rate) in peaks.items():
-            print(f"peak memory, {n:>7,} recipients (fresh process, Composer + SMTP pool): {mb:6.1f} MB  ({rate:.0f} msg/s)")
+            print(
+                f"peak memory, {n:>7,} recipients (fresh process, Composer + SMTP pool): {mb:6.1f} MB  ({rate:.0f} msg/s)"
+            )
         low, high = (peaks[n][0] for n in memory_counts)
         print(f"ratio {memory_counts[1]:,} / {memory_counts[0]:,}: {high / low:.2f} (target: nearly 1)")
 
         expected = 4 * sample + naive_sample + 2 * count + sum(memory_counts)  # (a) four times, (b), (c) twice, memory
-        print(f"\nthe sink counted {sink.count.value:,} messages (expected {expected:,}); load average now {os.getloadavg()[0]:.1f}")
+        print(
+            f"\nthe sink counted {sink.count.value:,} messages (expected {expected:,}); load average now {os.getloadavg()[0]:.1f}"
+        )
     finally:
         sink.close()
 

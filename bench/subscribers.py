@@ -33,7 +33,16 @@ from newsletter.importer import import_csv
 from newsletter.store import open_store
 from newsletter.subscribers import S, Status, recipients
 
-NETWORKS = ["lead-members", "data-benchmarking", "adoption", "ad-education", "ad-safeguarding", "qa-leads", "fostering", "send"]
+NETWORKS = [
+    "lead-members",
+    "data-benchmarking",
+    "adoption",
+    "ad-education",
+    "ad-safeguarding",
+    "qa-leads",
+    "fostering",
+    "send",
+]
 ISSUE_NETWORKS = ["qa-leads", "fostering", "send"]
 
 
@@ -44,12 +53,14 @@ def generate(path: Path, rows: int) -> None:
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(["email", "name", "organisation", "networks"])
         for i in range(rows):
-            writer.writerow([
-                f"person.{i}@council{i % 150}.example.org",
-                f"Person {i}",
-                f"Council {i % 150}, Children's Services",
-                ";".join(rnd.sample(NETWORKS, rnd.randint(1, 3))),
-            ])
+            writer.writerow(
+                [
+                    f"person.{i}@council{i % 150}.example.org",
+                    f"Person {i}",
+                    f"Council {i % 150}, Children's Services",
+                    ";".join(rnd.sample(NETWORKS, rnd.randint(1, 3))),
+                ]
+            )
 
 
 def timed(action: Callable[[], object]) -> tuple[float, object]:
@@ -119,14 +130,25 @@ def bench(kind: str, rows: int, csv_path: Path, dbs: Databases) -> dict[str, flo
     other = open_store(dbs.fresh(kind))
     import_mem = traced(lambda: import_csv(other, csv_path, known_networks=NETWORKS))
     other.dispose()
-    return dict(rows=rows, import_s=seconds, reimport_s=again, import_mb=import_mem / 2**20,
-                recipients=sent, stream_s=stream_s, stream_mb=stream_mem / 2**20, list_mb=list_mem / 2**20)
+    return dict(
+        rows=rows,
+        import_s=seconds,
+        reimport_s=again,
+        import_mb=import_mem / 2**20,
+        recipients=sent,
+        stream_s=stream_s,
+        stream_mb=stream_mem / 2**20,
+        list_mb=list_mem / 2**20,
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000, 100_000])
-    ap.add_argument("--postgres", default=os.environ.get("NEWSLETTER_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    ap.add_argument(
+        "--postgres",
+        default=os.environ.get("NEWSLETTER_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    )
     ap.add_argument("--no-postgres", action="store_true")
     args = ap.parse_args()
     sizes = sorted(args.rows)
@@ -144,8 +166,10 @@ def main() -> None:
             for rows in sizes:
                 files[rows] = Path(tmp) / f"members-{rows}.csv"
                 generate(files[rows], rows)
-            print(f"{'database':<11}{'rows':>8}{'import s':>10}{'µs/row':>8}{'x base':>7}{'x csv':>7}{'reimport s':>11}"
-                  f"{'import MB':>10}{'stream s':>9}{'µs/row':>8}{'x base':>7}{'stream MB':>10}{'x base':>7}{'x list':>7}")
+            print(
+                f"{'database':<11}{'rows':>8}{'import s':>10}{'µs/row':>8}{'x base':>7}{'x csv':>7}{'reimport s':>11}"
+                f"{'import MB':>10}{'stream s':>9}{'µs/row':>8}{'x base':>7}{'stream MB':>10}{'x base':>7}{'x list':>7}"
+            )
             for kind in kinds:
                 base = None
                 for rows in sizes:
@@ -154,13 +178,17 @@ def main() -> None:
                     per_import = r["import_s"] / rows * 1e6
                     per_stream = r["stream_s"] / r["recipients"] * 1e6
                     base = base or (per_import, per_stream, r["stream_mb"])
-                    print(f"{kind:<11}{rows:>8}{r['import_s']:>10.2f}{per_import:>8.1f}{per_import / base[0]:>6.2f}x"
-                          f"{r['import_s'] / parse_s:>6.0f}x{r['reimport_s']:>11.2f}{r['import_mb']:>10.1f}"
-                          f"{r['stream_s']:>9.2f}{per_stream:>8.1f}{per_stream / base[1]:>6.2f}x"
-                          f"{r['stream_mb']:>10.2f}{r['stream_mb'] / base[2]:>6.2f}x{r['stream_mb'] / r['list_mb']:>6.2f}x")
+                    print(
+                        f"{kind:<11}{rows:>8}{r['import_s']:>10.2f}{per_import:>8.1f}{per_import / base[0]:>6.2f}x"
+                        f"{r['import_s'] / parse_s:>6.0f}x{r['reimport_s']:>11.2f}{r['import_mb']:>10.1f}"
+                        f"{r['stream_s']:>9.2f}{per_stream:>8.1f}{per_stream / base[1]:>6.2f}x"
+                        f"{r['stream_mb']:>10.2f}{r['stream_mb'] / base[2]:>6.2f}x{r['stream_mb'] / r['list_mb']:>6.2f}x"
+                    )
         finally:
             dbs.drop()
-    print("x base: against the smallest size in this run (per row for times); x csv: import time over csv.reader alone;")
+    print(
+        "x base: against the smallest size in this run (per row for times); x csv: import time over csv.reader alone;"
+    )
     print("x list: the stream's peak memory over list(recipients(...)) of the same rows.")
 
 

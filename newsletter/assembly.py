@@ -49,7 +49,7 @@ class AssembledIssue:
         preheader = self.preheader
         if preheader in {i.programme for i in self.items if i not in items}:
             # The default preheader names the first item: a reader who does not get that item must not see it.
-            preheader = (items[0].programme if items else reminders[0].item.programme if reminders else self.subject)
+            preheader = items[0].programme if items else reminders[0].item.programme if reminders else self.subject
         return dataclasses.replace(self, items=items, reminders=reminders, preheader=preheader, audience=networks)
 
     def as_json(self) -> dict:

@@ -13,6 +13,7 @@ from .errors import NotFound
 from .folder import Folder
 from .links import meeting_slug
 
+
 def find_meeting(folder: Folder, slug: str) -> Meeting:
     """The meeting whose links.meeting_slug is `slug`, in any issue of the folder."""
     for date in sorted(folder.issues, reverse=True):  # a meeting announced again: the newest entry wins
@@ -35,7 +36,7 @@ def meeting_ics(meeting: Meeting, newsletter: Newsletter, *, now: dt.datetime | 
 
     event = icalendar.Event()
     event.add("uid", meeting_uid(meeting, newsletter))
-    event.add("dtstamp", (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0))
+    event.add("dtstamp", (now or dt.datetime.now(dt.UTC)).replace(microsecond=0))
     event.add("summary", meeting.title)
     if meeting.start:
         start = dt.datetime.combine(meeting.date, dt.time.fromisoformat(meeting.start), zone)
@@ -53,7 +54,9 @@ def meeting_ics(meeting: Meeting, newsletter: Newsletter, *, now: dt.datetime | 
     description = [f"{network.name} meeting, announced in {newsletter.name}."]
     if contact:
         description.append(f"Contact: {contact.name}, {contact.role}")
-        description.extend(f"{label}: {value}" for label, value in (("Email", contact.email), ("Phone", contact.phone)) if value)
+        description.extend(
+            f"{label}: {value}" for label, value in (("Email", contact.email), ("Phone", contact.phone)) if value
+        )
         if contact.email:
             organizer = icalendar.vCalAddress(f"mailto:{contact.email}")
             organizer.params["cn"] = contact.name

@@ -14,8 +14,7 @@ from .render import render
 
 SIZE_BUDGET = 90 * 1024  # Gmail clips an email's HTML near 102 KB
 VAGUE = frozenset(
-    "here|click here|click|read more|more|read this|this|link|this link|learn more|find out more|more info|"
-    "more information|details|go|continue|download|website|page".split("|")
+    ["here", "click here", "click", "read more", "more", "read this", "this", "link", "this link", "learn more", "find out more", "more info", "more information", "details", "go", "continue", "download", "website", "page"]
 )
 
 
@@ -36,7 +35,7 @@ def check(folder: Folder, *, date: dt.date | None = None) -> list[Problem]:
     for j, meeting in enumerate(issue.meetings):
         if not meeting.contact:
             warn(source, ("meetings", j), "no contact: say who to ask about this meeting")
-        if meeting.location and re.match(r"https?://", meeting.location, flags=re.I):
+        if meeting.location and re.match(r"https?://", meeting.location, flags=re.IGNORECASE):
             warn.link(source, ("meetings", j, "location"), None, meeting.location)
     for k, resource in enumerate(issue.resources):
         warn.link(source, ("resources", k), resource.title, resource.url)
@@ -47,7 +46,11 @@ def check(folder: Folder, *, date: dt.date | None = None) -> list[Problem]:
     html = render(assemble(folder, issue.date)).html
     size = len(html.encode("utf-8"))
     if size > SIZE_BUDGET:
-        warn(source, (), f"the email is {size / 1024:.0f} KB of HTML; Gmail clips it near 102 KB: shorten or move items to the web")
+        warn(
+            source,
+            (),
+            f"the email is {size / 1024:.0f} KB of HTML; Gmail clips it near 102 KB: shorten or move items to the web",
+        )
     return found
 
 
@@ -69,7 +72,12 @@ class _Warner:
         for link in markup.links(text):
             bare = link.text == link.url and not link.url.lower().startswith("mailto:")
             if bare:
-                self(source, loc, f"bare URL {link.url}: make it a link whose words say where it leads, e.g. [the report](...)", offset=link.line)
+                self(
+                    source,
+                    loc,
+                    f"bare URL {link.url}: make it a link whose words say where it leads, e.g. [the report](...)",
+                    offset=link.line,
+                )
             self.link(source, loc, None if bare else link.text, link.url, offset=link.line)
 
     def link(self, source: Source, loc: Loc, text: str | None, url: str, *, offset: int | None = None) -> None:

@@ -41,7 +41,9 @@ def _https_or_http_url(value: str) -> str:
 
 def _slug(value: str) -> str:
     if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", value):
-        raise PydanticCustomError("slug", "'{id}' is not an id: use lower-case letters, digits and hyphens", {"id": value})
+        raise PydanticCustomError(
+            "slug", "'{id}' is not an id: use lower-case letters, digits and hyphens", {"id": value}
+        )
     return value
 
 
@@ -59,7 +61,9 @@ def _known(kind: str):
         if known is not None and value not in known:
             close = difflib.get_close_matches(value, sorted(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise PydanticCustomError("unknown_id", "unknown {kind} '{id}'{hint}", {"kind": kind, "id": value, "hint": hint})
+            raise PydanticCustomError(
+                "unknown_id", "unknown {kind} '{id}'{hint}", {"kind": kind, "id": value, "hint": hint}
+            )
         return value
 
     return check
@@ -105,7 +109,9 @@ class Schedule(Model):
         try:
             CronTrigger.from_crontab(value)
         except ValueError as exc:
-            raise PydanticCustomError("cron", "invalid cron '{cron}': {why}", {"cron": value, "why": str(exc)}) from None
+            raise PydanticCustomError(
+                "cron", "invalid cron '{cron}': {why}", {"cron": value, "why": str(exc)}
+            ) from None
         return value
 
     @property

@@ -22,8 +22,8 @@ class FeedEntry:
 
 
 def _stamp(when: dt.datetime) -> str:
-    when = when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def atom_feed(newsletter: Newsletter, entries: Sequence[FeedEntry]) -> bytes:
@@ -33,7 +33,7 @@ def atom_feed(newsletter: Newsletter, entries: Sequence[FeedEntry]) -> bytes:
     feed = ET.Element(q("feed"))
     ET.SubElement(feed, q("id")).text = archive_index_url(newsletter.public_url)
     ET.SubElement(feed, q("title")).text = newsletter.name
-    newest = max((e.updated for e in entries), default=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
+    newest = max((e.updated for e in entries), default=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     ET.SubElement(feed, q("updated")).text = _stamp(newest)
     ET.SubElement(ET.SubElement(feed, q("author")), q("name")).text = newsletter.sender.name
     ET.SubElement(feed, q("link"), rel="self", href=feed_url(newsletter.public_url))

@@ -36,9 +36,16 @@ def _messages(error: ValidationError, source: Source, model: type[BaseModel]) ->
         }.get(e["type"], e["msg"])
         if e["type"] == "too_short" and loc and loc[-1] == "networks":
             message = "an empty list reaches nobody: name the networks, or leave the key out to reach every network"
-        elif e["type"] not in ("missing", "extra_forbidden") and "input" in e and not isinstance(e["input"], (dict, list)):
+        elif (
+            e["type"] not in ("missing", "extra_forbidden")
+            and "input" in e
+            and not isinstance(e["input"], (dict, list))
+        ):
             shown = repr(e["input"])
-            if e["type"] not in ("unknown_id", "url", "slug", "time", "timezone", "cron", "duplicate") and len(shown) < 80:
+            if (
+                e["type"] not in ("unknown_id", "url", "slug", "time", "timezone", "cron", "duplicate")
+                and len(shown) < 80
+            ):
                 message += f" (got {shown})"
         problems.append(source.problem(loc, message))
     return problems
@@ -155,7 +162,9 @@ def issue_files(root: Path) -> list[Path]:
 def load_newsletter(root: Path) -> tuple[Newsletter, Source]:
     path = root / "newsletter.yaml"
     if not path.is_file():
-        raise ContentError([Problem(path, None, "", "no newsletter.yaml here (use --dir to point at the newsletter folder)")])
+        raise ContentError(
+            [Problem(path, None, "", "no newsletter.yaml here (use --dir to point at the newsletter folder)")]
+        )
     data, source = read_yaml(path)
     return validate(Newsletter, data, source), source
 
@@ -201,10 +210,22 @@ def _cross_check(issue: Issue, source: Source) -> list[Problem]:
         problems.append(source.problem(("date",), f"date {issue.date} disagrees with the file name {source.path.name}"))
     for i, item in enumerate(issue.items):
         if item.remind_until is not None and item.remind_until < issue.date:
-            problems.append(source.problem(("items", i, "remind_until"), f"{item.remind_until} is before the issue date {issue.date}"))
+            problems.append(
+                source.problem(
+                    ("items", i, "remind_until"), f"{item.remind_until} is before the issue date {issue.date}"
+                )
+            )
     for j, meeting in enumerate(issue.meetings):
         if meeting.date < issue.date:
-            problems.append(source.problem(("meetings", j, "date"), f"{meeting.date} is before the issue that announces it ({issue.date})"))
+            problems.append(
+                source.problem(
+                    ("meetings", j, "date"), f"{meeting.date} is before the issue that announces it ({issue.date})"
+                )
+            )
         if meeting.start and meeting.end and meeting.end <= meeting.start:
-            problems.append(source.problem(("meetings", j, "end"), f"the meeting ends ({meeting.end}) before it starts ({meeting.start})"))
+            problems.append(
+                source.problem(
+                    ("meetings", j, "end"), f"the meeting ends ({meeting.end}) before it starts ({meeting.start})"
+                )
+            )
     return problems

@@ -20,7 +20,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from .errors import ContentError, Problem, SubscriberError
-from .subscribers import N, S, Status, Subscriber, check_networks, check_text, listing, networks_of, normalize_address, now
+from .subscribers import (
+    N,
+    S,
+    Status,
+    Subscriber,
+    check_networks,
+    check_text,
+    listing,
+    networks_of,
+    normalize_address,
+    now,
+)
 
 COLUMNS = ("email", "name", "organisation", "networks", "status")
 REQUIRED = ("email", "networks")
@@ -135,7 +146,9 @@ def _records(path: Path, file: TextIO, known: frozenset[str], smtputf8: bool) ->
     except csv.Error as exc:
         raise ContentError([Problem(path, 1 + skipped, "", f"CSV syntax: {exc}")]) from None
     if not header:
-        raise ContentError([Problem(path, 1, "", f"no header row: the first line must name the columns ({','.join(COLUMNS[:4])})")])
+        raise ContentError(
+            [Problem(path, 1, "", f"no header row: the first line must name the columns ({','.join(COLUMNS[:4])})")]
+        )
     columns = _header(path, header)
     seen: dict[str, int] = {}
     while True:
@@ -150,7 +163,10 @@ def _records(path: Path, file: TextIO, known: frozenset[str], smtputf8: bool) ->
         if not any(c.strip() for c in cells):
             continue  # blank line
         if reader.line_num + skipped > line and any(SWALLOWED.search(c) for c in cells):
-            yield line, f"a quote opened on line {line} is closed only on line {reader.line_num + skipped}: close it on its own line"
+            yield (
+                line,
+                f"a quote opened on line {line} is closed only on line {reader.line_num + skipped}: close it on its own line",
+            )
             continue
         try:
             record = _record(line, columns, cells, known, smtputf8)
@@ -226,7 +242,9 @@ def import_csv(
             _merge(conn, batch, report, write=not dry_run)
         except sa.exc.IntegrityError:
             transaction.rollback()
-            raise SubscriberError(f"{path.name}: another process added one of these addresses meanwhile; nothing was written, run the import again") from None
+            raise SubscriberError(
+                f"{path.name}: another process added one of these addresses meanwhile; nothing was written, run the import again"
+            ) from None
         except BaseException:
             transaction.rollback()
             raise
@@ -245,9 +263,12 @@ def _merge(conn: sa.Connection, batch: list[Record], report: ImportReport, *, wr
     if not batch:
         return
     keys = [r.key for r in batch]
-    existing = {row.email_key: row for row in conn.execute(
-        sa.select(S.c.id, S.c.email_key, S.c.name, S.c.organisation, S.c.status).where(S.c.email_key.in_(keys))
-    )}
+    existing = {
+        row.email_key: row
+        for row in conn.execute(
+            sa.select(S.c.id, S.c.email_key, S.c.name, S.c.organisation, S.c.status).where(S.c.email_key.in_(keys))
+        )
+    }
     networks = networks_of(conn, [row.id for row in existing.values()])
     when = now()
     reason = f"imported from {report.path.name}"
@@ -274,7 +295,9 @@ def _merge(conn: sa.Connection, batch: list[Record], report: ImportReport, *, wr
             report.suppressed_kept += 1
             continue
         if record.status not in (None, Status.ACTIVE):
-            statuses.append({"b_id": row.id, "status": record.status.value, "status_reason": reason, "status_changed_at": when})
+            statuses.append(
+                {"b_id": row.id, "status": record.status.value, "status_reason": reason, "status_changed_at": when}
+            )
             changed = True
         report.updated += changed
         report.unchanged += not changed
@@ -283,22 +306,39 @@ def _merge(conn: sa.Connection, batch: list[Record], report: ImportReport, *, wr
     if memberships:
         conn.execute(N.delete().where(N.c.subscriber_id.in_(list(memberships))))
     if new:
-        inserted = _insert(conn, S, [
-            dict(email=r.email, email_key=r.key, name=r.fields.get("name"), organisation=r.fields.get("organisation"),
-                 status=(r.status or Status.ACTIVE).value, status_changed_at=when, status_reason=reason, created_at=when)
-            for r in new
-        ], returning=(S.c.id, S.c.email_key))
+        inserted = _insert(
+            conn,
+            S,
+            [
+                dict(
+                    email=r.email,
+                    email_key=r.key,
+                    name=r.fields.get("name"),
+                    organisation=r.fields.get("organisation"),
+                    status=(r.status or Status.ACTIVE).value,
+                    status_changed_at=when,
+                    status_reason=reason,
+                    created_at=when,
+                )
+                for r in new
+            ],
+            returning=(S.c.id, S.c.email_key),
+        )
         ids = dict((key, sid) for sid, key in inserted)
         memberships.update((ids[r.key], r.networks) for r in new)
     if details:
         conn.execute(
-            S.update().where(S.c.id == sa.bindparam("b_id")).values(name=sa.bindparam("name"), organisation=sa.bindparam("organisation")),
+            S.update()
+            .where(S.c.id == sa.bindparam("b_id"))
+            .values(name=sa.bindparam("name"), organisation=sa.bindparam("organisation")),
             details,
         )
     if statuses:
         conn.execute(S.update().where(S.c.id == sa.bindparam("b_id")), statuses)
     if memberships:
-        _insert(conn, N, [dict(subscriber_id=sid, network=n) for sid, nets in memberships.items() for n in sorted(nets)])
+        _insert(
+            conn, N, [dict(subscriber_id=sid, network=n) for sid, nets in memberships.items() for n in sorted(nets)]
+        )
 
 
 def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict], *, returning: tuple = ()) -> list[sa.Row]:
@@ -324,7 +364,15 @@ def write_csv(subscribers: Iterable[Subscriber], out: TextIO) -> int:
     writer.writerow(COLUMNS)
     count = 0
     for s in subscribers:
-        writer.writerow([_quoted(s.email), _quoted(s.name or ""), _quoted(s.organisation or ""), ";".join(sorted(s.networks)), s.status.value])
+        writer.writerow(
+            [
+                _quoted(s.email),
+                _quoted(s.name or ""),
+                _quoted(s.organisation or ""),
+                ";".join(sorted(s.networks)),
+                s.status.value,
+            ]
+        )
         count += 1
     return count
 

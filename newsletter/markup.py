@@ -91,7 +91,9 @@ def wrap(text: str, *, first: str, rest: str, width: int) -> list[str]:
     for n, part in enumerate(text.split("\n")):
         lead = first if n == 0 else rest
         lines.extend(
-            textwrap.wrap(part, width, initial_indent=lead, subsequent_indent=rest, break_long_words=False, break_on_hyphens=False)
+            textwrap.wrap(
+                part, width, initial_indent=lead, subsequent_indent=rest, break_long_words=False, break_on_hyphens=False
+            )
             or [lead.rstrip()]
         )
     return lines

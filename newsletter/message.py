@@ -148,7 +148,7 @@ def _date_header() -> bytes:
     global _last_date
     now = int(time.time())
     if _last_date[0] != now:
-        stamp = format_datetime(dt.datetime.fromtimestamp(now, dt.timezone.utc))
+        stamp = format_datetime(dt.datetime.fromtimestamp(now, dt.UTC))
         _last_date = (now, b"Date: " + stamp.encode() + CRLF)
     return _last_date[1]
 
@@ -240,7 +240,9 @@ class Composer:
         unsubscribe = links.unsubscribe_url(newsletter.public_url, PLACEHOLDER)
         for part in ("html", "text"):
             if unsubscribe not in getattr(rendered, part):
-                raise ConfigError(f"the email template's {part} part has no unsubscribe link ({unsubscribe}): cannot send it")
+                raise ConfigError(
+                    f"the email template's {part} part has no unsubscribe link ({unsubscribe}): cannot send it"
+                )
 
         content_type, body = _multipart(rendered.text, rendered.html)
         # The body split at each placeholder: a recipient's body is token.join(self._body).
@@ -259,8 +261,12 @@ class Composer:
         self._subject = _fold("Subject", _safe("subject", subject))
         self._list = _fold("List-Id", f"{_safe('name', newsletter.name)} <{self._list_id}>")
         # The mailto goes to an address the service reads (newsletter inbound), never to a person.
-        mailto = f",\r\n <mailto:{_tagged('unsubscribe address', unsubscribe_address, PLACEHOLDER)}>" if unsubscribe_address else ""
-        self._unsubscribe = f"List-Unsubscribe: <{unsubscribe}>{mailto}\r\n".encode("utf-8").split(_PLACEHOLDER)
+        mailto = (
+            f",\r\n <mailto:{_tagged('unsubscribe address', unsubscribe_address, PLACEHOLDER)}>"
+            if unsubscribe_address
+            else ""
+        )
+        self._unsubscribe = f"List-Unsubscribe: <{unsubscribe}>{mailto}\r\n".encode().split(_PLACEHOLDER)
         self._tail = b"".join(
             [
                 b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",

@@ -113,7 +113,7 @@ class Preview:
             view.errors = [str(exc)]
         except ValueError as exc:  # a --date or ?date= that is not a date
             view.errors = [f"{exc}"]
-        except Exception as exc:  # noqa: BLE001 - a preview shows whatever went wrong and keeps serving
+        except Exception as exc:
             view.errors = [f"{type(exc).__name__}: {exc}"]
         return view
 
@@ -214,23 +214,27 @@ def _page(preview: Preview, date: str | None, network: str | None) -> str:
     title = folder.newsletter.name if folder else "Newsletter preview"
     dates = sorted(folder.issues, reverse=True) if folder else []
     date_options = "".join(
-        f'<option value="{d}"{" selected" if d == view.date else ""}>{d} (No {folder.issues[d].number})</option>' for d in dates
+        f'<option value="{d}"{" selected" if d == view.date else ""}>{d} (No {folder.issues[d].number})</option>'
+        for d in dates
     )
     networks = folder.newsletter.networks if folder else []
     network_options = '<option value="">Everyone (the full issue)</option>' + "".join(
-        f'<option value="{escape(n.id)}"{" selected" if n.id == view.network else ""}>{escape(n.name)}</option>' for n in networks
+        f'<option value="{escape(n.id)}"{" selected" if n.id == view.network else ""}>{escape(n.name)}</option>'
+        for n in networks
     )
     if view.errors:
         status = f'<span class="status bad">{len(view.errors)} error{"s" if len(view.errors) != 1 else ""}</span>'
     elif view.warnings:
-        status = f'<span class="status warn">{len(view.warnings)} warning{"s" if len(view.warnings) != 1 else ""}</span>'
+        status = (
+            f'<span class="status warn">{len(view.warnings)} warning{"s" if len(view.warnings) != 1 else ""}</span>'
+        )
     else:
         status = '<span class="status">no problems</span>'
     problems = "".join(f'<li class="error">{escape(e)}</li>' for e in view.errors) + "".join(
         f'<li class="warning">{escape(str(w))}</li>' for w in view.warnings
     )
     frames = "".join(
-        f'<figure><figcaption>{"Phone" if w < 600 else "Desktop"}, {w} px</figcaption>'
+        f"<figure><figcaption>{'Phone' if w < 600 else 'Desktop'}, {w} px</figcaption>"
         f'<iframe title="The email at {w} px" src="/email.html?{query}" style="width:{w}px"></iframe></figure>'
         for w in WIDTHS
     )
@@ -247,7 +251,7 @@ def _page(preview: Preview, date: str | None, network: str | None) -> str:
 </form>{status}</header>
 <main>{frames}
 <aside>
-<section id="checks"><h2>Checks</h2>{f'<ul class="problems">{problems}</ul>' if problems else '<p>No errors or warnings.</p>'}</section>
+<section id="checks"><h2>Checks</h2>{f'<ul class="problems">{problems}</ul>' if problems else "<p>No errors or warnings.</p>"}</section>
 <section id="text"><h2>Text version</h2><pre>{text}</pre></section>
 </aside></main>
 <script>{SCRIPT}</script>

@@ -51,13 +51,17 @@ def stylesheet(templates: Path | None = None) -> str:
     if found := re.search(r"@import\b", css, flags=re.IGNORECASE):
         line = css.count("\n", 0, found.start()) + 1
         # cssutils would fetch the imported sheet whatever premailer is told
-        raise ContentError([Problem(folder / INLINE_CSS, line, "", "@import is not allowed: rendering fetches nothing")])
+        raise ContentError(
+            [Problem(folder / INLINE_CSS, line, "", "@import is not allowed: rendering fetches nothing")]
+        )
     return css
 
 
 def render_mjml(issue: AssembledIssue, *, templates: Path | None = None, personal: bool = True) -> str:
     """The first stage alone: the MJML source of the email (for the benchmark and debugging)."""
-    return _fill(_environment(Path(templates or issue.templates or TEMPLATES)), HTML_TEMPLATE, _context(issue, personal=personal))
+    return _fill(
+        _environment(Path(templates or issue.templates or TEMPLATES)), HTML_TEMPLATE, _context(issue, personal=personal)
+    )
 
 
 def compile_mjml(source: str, *, name: str = HTML_TEMPLATE) -> str:
@@ -74,18 +78,22 @@ def inline_css(html: str, *, css: str) -> str:
     Inlining MJML's resets too would repeat them on every table cell (a third more bytes).
     """
     html = _STYLE_TAG.sub(rf"<style{_IGNORE}\1", html)
-    html = Premailer(
-        html,
-        css_text=css,
-        allow_network=False,  # no remote stylesheets, ever
-        allow_loading_external_files=False,
-        keep_style_tags=False,  # `css` itself is not copied into <head>: it is inline already
-        remove_classes=False,  # the @media rules select by class
-        strip_important=False,
-        disable_validation=True,
-        cssutils_logging_handler=_QUIET,
-        cssutils_logging_level=logging.CRITICAL,
-    ).transform().replace(_IGNORE, "")
+    html = (
+        Premailer(
+            html,
+            css_text=css,
+            allow_network=False,  # no remote stylesheets, ever
+            allow_loading_external_files=False,
+            keep_style_tags=False,  # `css` itself is not copied into <head>: it is inline already
+            remove_classes=False,  # the @media rules select by class
+            strip_important=False,
+            disable_validation=True,
+            cssutils_logging_handler=_QUIET,
+            cssutils_logging_level=logging.CRITICAL,
+        )
+        .transform()
+        .replace(_IGNORE, "")
+    )
     return html if html.lstrip()[:9].lower() == "<!doctype" else "<!doctype html>\n" + html  # lxml drops it
 
 
@@ -131,9 +139,13 @@ def _fill(environment: jinja2.Environment, name: str, context: dict) -> str:
     except jinja2.TemplateSyntaxError as exc:
         raise ContentError([Problem(Path(exc.filename or name), exc.lineno, "", f"template: {exc.message}")]) from None
     except jinja2.TemplateNotFound as exc:
-        raise ContentError([Problem(Path(environment.loader.searchpath[0]) / str(exc.name), None, "", "template not found")]) from None
+        raise ContentError(
+            [Problem(Path(environment.loader.searchpath[0]) / str(exc.name), None, "", "template not found")]
+        ) from None
     except jinja2.UndefinedError as exc:
-        raise ContentError([Problem(Path(environment.loader.searchpath[0]) / name, None, "", f"template: {exc.message}")]) from None
+        raise ContentError(
+            [Problem(Path(environment.loader.searchpath[0]) / name, None, "", f"template: {exc.message}")]
+        ) from None
 
 
 def _long_date(date: dt.date) -> str:

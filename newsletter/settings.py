@@ -83,13 +83,19 @@ class Settings(BaseSettings):
         False, description="the relay accepts non-ASCII local parts (RFC 6531); the outbox always does"
     )
     inbound_url: str | None = Field(
-        None, description="the mailbox `newsletter inbound` reads: imaps://user:pass@host/INBOX, imap:// (STARTTLS), maildir:///path"
+        None,
+        description="the mailbox `newsletter inbound` reads: imaps://user:pass@host/INBOX, imap:// (STARTTLS), maildir:///path",
     )
     unsubscribe_address: str | None = Field(
-        None, description="e.g. unsubscribe@news.example.org: List-Unsubscribe's mailto, unsubscribe+<token>@…, read by `newsletter inbound`"
+        None,
+        description="e.g. unsubscribe@news.example.org: List-Unsubscribe's mailto, unsubscribe+<token>@…, read by `newsletter inbound`",
     )
-    soft_bounce_limit: int = Field(3, ge=1, le=100, description="soft bounces, each on a different day, that mark an address bounced")
-    soft_bounce_days: int = Field(7, ge=1, le=365, description="the window in days within which soft_bounce_limit soft bounces count")
+    soft_bounce_limit: int = Field(
+        3, ge=1, le=100, description="soft bounces, each on a different day, that mark an address bounced"
+    )
+    soft_bounce_days: int = Field(
+        7, ge=1, le=365, description="the window in days within which soft_bounce_limit soft bounces count"
+    )
 
     def database_for(self, root: Path) -> str:
         return self.database_url or f"sqlite:///{(Path(root) / 'newsletter.db').resolve()}"

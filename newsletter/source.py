@@ -88,7 +88,9 @@ def _read_text(path: Path) -> str:
 
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise fail(f"the file is {size / 1024 / 1024:.1f} MB; a content file may be at most {MAX_FILE_BYTES // 1024} KB")
+        raise fail(
+            f"the file is {size / 1024 / 1024:.1f} MB; a content file may be at most {MAX_FILE_BYTES // 1024} KB"
+        )
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -124,7 +126,7 @@ def _syntax_problem(path: Path, text: str, exc: MarkedYAMLError) -> Problem:
             return Problem(path, line, "", "a tab is used to indent: indent with spaces")
         return Problem(path, line, "", "a tab inside the text (often pasted from Word): replace it with a space")
     if "mapping values are not allowed" in problem:
-        return Problem(path, line, "", "a colon inside text needs quotes: put the whole text in \"double quotes\"")
+        return Problem(path, line, "", 'a colon inside text needs quotes: put the whole text in "double quotes"')
     if "quoted scalar" in context and exc.context_mark is not None:
         return Problem(path, exc.context_mark.line + 1, "", "a quote opened here is never closed")
     if "block end" in problem or "block mapping" in context or "expected ':'" in problem:

@@ -56,7 +56,9 @@ def open_store(url: str) -> sa.Engine:
         upgrade(engine)
     except sa.exc.OperationalError as exc:
         engine.dispose()
-        raise ConfigError(f"cannot open the database {parsed.render_as_string(hide_password=True)}: {exc.orig}") from None
+        raise ConfigError(
+            f"cannot open the database {parsed.render_as_string(hide_password=True)}: {exc.orig}"
+        ) from None
     return engine
 
 

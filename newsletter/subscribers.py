@@ -175,7 +175,9 @@ def _with_networks(
 _COLUMNS = (S.c.id, S.c.email, S.c.name, S.c.organisation, S.c.status, S.c.status_changed_at, S.c.status_reason)
 
 
-def _stream(engine: sa.Engine, *, status: Status | None = None, networks: frozenset[str] | None = None) -> Iterator[Subscriber]:
+def _stream(
+    engine: sa.Engine, *, status: Status | None = None, networks: frozenset[str] | None = None
+) -> Iterator[Subscriber]:
     """Subscribers (of `status`, in any of `networks`), by id, a window of PAGE ids at a time.
 
     Keyset windows rather than one server-side cursor: no connection or snapshot is held while
@@ -208,7 +210,9 @@ def recipients(engine: sa.Engine, networks: Iterable[str]) -> Iterator[Subscribe
 
 def listing(engine: sa.Engine, *, network: str | None = None, status: Status | None = None) -> Iterator[Subscriber]:
     """Every subscriber (optionally of one network and/or one status), by id, streamed."""
-    return _stream(engine, status=Status(status) if status else None, networks=frozenset([network]) if network else None)
+    return _stream(
+        engine, status=Status(status) if status else None, networks=frozenset([network]) if network else None
+    )
 
 
 def _one(engine: sa.Engine, condition: sa.ColumnElement[bool]) -> Subscriber | None:
@@ -241,7 +245,7 @@ def network_counts(engine: sa.Engine) -> dict[str, dict[Status, int]]:
     )
     with engine.connect() as conn:
         for network, status, count in conn.execute(query):
-            counts.setdefault(network, {s: 0 for s in Status})[Status(status)] = count
+            counts.setdefault(network, dict.fromkeys(Status, 0))[Status(status)] = count
     return counts
 
 
@@ -271,8 +275,16 @@ def add(
         with engine.begin() as conn:
             sid = conn.execute(
                 S.insert().returning(S.c.id),
-                dict(email=address, email_key=key, name=name, organisation=organisation, status=Status.ACTIVE.value,
-                     status_changed_at=when, status_reason="added", created_at=when),
+                dict(
+                    email=address,
+                    email_key=key,
+                    name=name,
+                    organisation=organisation,
+                    status=Status.ACTIVE.value,
+                    status_changed_at=when,
+                    status_reason="added",
+                    created_at=when,
+                ),
             ).scalar_one()
             conn.execute(N.insert(), [dict(subscriber_id=sid, network=n) for n in sorted(chosen)])
     except sa.exc.IntegrityError:
@@ -299,11 +311,17 @@ def update_status(conn: sa.Connection, subscriber_id: int, status: Status, *, re
     row = _require(conn, subscriber_id)
     if row.status == status.value:
         return False
-    conn.execute(S.update().where(S.c.id == subscriber_id).values(status=status.value, status_changed_at=now(), status_reason=reason))
+    conn.execute(
+        S.update()
+        .where(S.c.id == subscriber_id)
+        .values(status=status.value, status_changed_at=now(), status_reason=reason)
+    )
     return True
 
 
-def set_networks(engine: sa.Engine, subscriber_id: int, networks: Iterable[str], *, known_networks: Iterable[str]) -> None:
+def set_networks(
+    engine: sa.Engine, subscriber_id: int, networks: Iterable[str], *, known_networks: Iterable[str]
+) -> None:
     """Replace the subscriber's networks (at least one, each defined in newsletter.yaml)."""
     chosen = check_networks(networks, known_networks=known_networks)
     with engine.begin() as conn:

@@ -54,7 +54,7 @@ class Signer:
             raise BadToken("malformed token")
         raw = base64.urlsafe_b64decode(token + "==")
         subscriber_id, issued = _LAYOUT.unpack(raw[: _LAYOUT.size])
-        return Token(subscriber_id, dt.datetime.fromtimestamp(issued, dt.timezone.utc))
+        return Token(subscriber_id, dt.datetime.fromtimestamp(issued, dt.UTC))
 
     def verify(self, token: str, email: str, *, now: float | None = None) -> Token:
         """The token's claims if it was signed here for `email` and has not expired."""

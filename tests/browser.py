@@ -126,7 +126,9 @@ class Browser:
         try:
             reply = box.get(timeout=timeout)
         except queue.Empty:
-            raise CDPError(f"no answer to {method} within {timeout}s" + (f" ({self.failure!r})" if self.failure else "")) from None
+            raise CDPError(
+                f"no answer to {method} within {timeout}s" + (f" ({self.failure!r})" if self.failure else "")
+            ) from None
         if "error" in reply:
             raise CDPError(f"{method}: {reply['error'].get('message')}")
         return reply.get("result", {})
@@ -137,7 +139,10 @@ class Browser:
         page = Page(self, session, target)
         for domain in ("Page", "Runtime", "Log"):
             page.send(f"{domain}.enable")
-        page.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        page.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
         return page
 
 
@@ -216,7 +221,10 @@ class Page:
             raise CDPError(f"no element matches {selector!r} on {self.url}")
         self._drain()
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-            self.send("Input.dispatchMouseEvent", {"type": kind, "x": box["x"], "y": box["y"], "button": "left", "clickCount": 1})
+            self.send(
+                "Input.dispatchMouseEvent",
+                {"type": kind, "x": box["x"], "y": box["y"], "button": "left", "clickCount": 1},
+            )
         if navigates:
             self.wait_for("Page.loadEventFired")
 

@@ -31,7 +31,10 @@ def test_example_issue(example_dir: Path):
     assert (issue.number, issue.date) == (119, D(2026, 11, 27))
     assert issue.subject == "Regional Improvement Weekly – Update No 119 – 27 November 2026"
     assert issue.preheader == "Preventing exploitation outside the home: a two-year study"
-    assert [r.item.programme for r in issue.reminders] == ["Future dates for network meetings", "Workforce turnover analysis"]
+    assert [r.item.programme for r in issue.reminders] == [
+        "Future dates for network meetings",
+        "Workforce turnover analysis",
+    ]
     assert [(m.date, m.title) for m in issue.meetings] == [
         (D(2026, 12, 7), "Quality Assurance Leads Network"),
         (D(2026, 12, 11), "Lead Members Group"),
@@ -132,6 +135,16 @@ def test_variant_leaves_out_items_and_reminders_targeted_elsewhere(example_dir: 
 
 def test_as_json_keeps_format_keys(example_dir: Path):
     data = assemble(load_folder(example_dir)).as_json()
-    assert list(data)[:9] == ["number", "date", "subject", "preheader", "items", "reminders", "meetings", "resources", "contacts"]
+    assert list(data)[:9] == [
+        "number",
+        "date",
+        "subject",
+        "preheader",
+        "items",
+        "reminders",
+        "meetings",
+        "resources",
+        "contacts",
+    ]
     assert set(data["items"][0]) == {"programme", "update", "action", "links", "networks"}
     assert data["reminders"][0]["issue_number"] == 118

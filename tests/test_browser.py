@@ -62,7 +62,10 @@ def chromium(*args: str, timeout: float = 60) -> str:
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         done = subprocess.run(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
-            capture_output=True, text=True, timeout=timeout, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     if done.returncode != 0:
         raise RuntimeError(f"chromium exited {done.returncode}: {done.stderr[-500:]}")
@@ -118,7 +121,9 @@ def test_example_fits_width_and_shows_every_headline(example, width, tmp_path):
     for headline in headlines:
         assert headline in shown, f"{headline!r} missing at {width}px"
         box = shown[headline]
-        assert box["visible"] and box["left"] >= 0 and box["right"] <= width, f"{headline!r} cut off at {width}px: {box}"
+        assert box["visible"] and box["left"] >= 0 and box["right"] <= width, (
+            f"{headline!r} cut off at {width}px: {box}"
+        )
     assert seen["small"] == [], f"text under 14px at {width}px: {seen['small'][:5]}"
 
 

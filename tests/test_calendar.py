@@ -29,12 +29,21 @@ def event_of(ics: bytes) -> icalendar.Event:
 
 
 def test_timed_meeting_in_london_time_with_organizer(folder):
-    meeting = Meeting(network="fostering", title="Fostering Network", date=dt.date(2027, 7, 19), start="10:30", end="12:00",
-                      location="Online (Teams)", contact="fostering-lead")
+    meeting = Meeting(
+        network="fostering",
+        title="Fostering Network",
+        date=dt.date(2027, 7, 19),
+        start="10:30",
+        end="12:00",
+        location="Online (Teams)",
+        contact="fostering-lead",
+    )
     ics = meeting_ics(meeting, folder.newsletter)
     event = event_of(ics)
     start, end = event.decoded("dtstart"), event.decoded("dtend")
-    assert start == dt.datetime(2027, 7, 19, 10, 30, tzinfo=LONDON) and start.utcoffset() == dt.timedelta(hours=1)  # BST
+    assert start == dt.datetime(2027, 7, 19, 10, 30, tzinfo=LONDON) and start.utcoffset() == dt.timedelta(
+        hours=1
+    )  # BST
     assert end == dt.datetime(2027, 7, 19, 12, 0, tzinfo=LONDON)
     assert b"DTSTART;TZID=Europe/London:20270719T103000" in ics and b"BEGIN:VTIMEZONE" in ics
     assert str(event["location"]) == "Online (Teams)"
@@ -59,7 +68,13 @@ def test_meeting_without_start_is_an_all_day_event(folder):
 
 
 def test_start_without_end_invents_no_end_and_a_url_location_is_also_the_url(folder):
-    meeting = Meeting(network="send", title="SEND Network", date=dt.date(2027, 1, 12), start="14:00", location="https://meet.example.org/send")
+    meeting = Meeting(
+        network="send",
+        title="SEND Network",
+        date=dt.date(2027, 1, 12),
+        start="14:00",
+        location="https://meet.example.org/send",
+    )
     event = event_of(meeting_ics(meeting, folder.newsletter))
     assert "dtend" not in event and "duration" not in event
     assert event.decoded("dtstart").utcoffset() == dt.timedelta(0)  # GMT in January

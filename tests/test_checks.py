@@ -86,13 +86,24 @@ def test_link_text_that_says_nothing(example_dir):
 
 def test_bare_urls(example_dir):
     messages = [(p.line, p.field, p.message) for p in check(write_issue(example_dir))]
-    assert (21, "items[2].links[2]", "link text is a bare URL (https://example.org/b): say where it leads instead") in messages
-    assert any(line == 4 and field == "intro" and "bare URL https://example.org/intro" in m for line, field, m in messages)
-    assert any(line == 17 and field == "items[2].update" and "bare URL http://example.org/plain" in m for line, field, m in messages)
+    assert (
+        21,
+        "items[2].links[2]",
+        "link text is a bare URL (https://example.org/b): say where it leads instead",
+    ) in messages
+    assert any(
+        line == 4 and field == "intro" and "bare URL https://example.org/intro" in m for line, field, m in messages
+    )
+    assert any(
+        line == 17 and field == "items[2].update" and "bare URL http://example.org/plain" in m
+        for line, field, m in messages
+    )
 
 
 def test_links_that_are_not_https(example_dir):
-    insecure = {(p.field, p.message.split(": ", 1)[1]) for p in check(write_issue(example_dir)) if "not https" in p.message}
+    insecure = {
+        (p.field, p.message.split(": ", 1)[1]) for p in check(write_issue(example_dir)) if "not https" in p.message
+    }
     assert insecure == {
         ("items[2].update", "http://example.org/plain"),
         ("items[2].links[3]", "http://example.org/old"),
@@ -103,7 +114,11 @@ def test_links_that_are_not_https(example_dir):
 
 def test_standing_footer_links_are_checked_too(example_dir):
     settings = example_dir / "newsletter.yaml"
-    settings.write_text(settings.read_text().replace("reply to this email.", "reply to this email or [click here](http://example.org/ideas)."))
+    settings.write_text(
+        settings.read_text().replace(
+            "reply to this email.", "reply to this email or [click here](http://example.org/ideas)."
+        )
+    )
     problems = [p for p in check(load_folder(example_dir)) if p.path == settings]
     assert {p.message for p in problems} == {
         "link text 'click here' says nothing: name what it leads to",
@@ -116,7 +131,12 @@ def test_an_issue_too_large_for_gmail(example_dir):
     data = yaml.safe_load(ISSUE)
     long_update = "A long paragraph about the programme and what it has found. " * 12
     data["items"] = [
-        {"programme": f"Programme {n}", "update": long_update, "action": "Read it.", "links": [{"text": f"Report {n}", "url": f"https://example.org/{n}"}]}
+        {
+            "programme": f"Programme {n}",
+            "update": long_update,
+            "action": "Read it.",
+            "links": [{"text": f"Report {n}", "url": f"https://example.org/{n}"}],
+        }
         for n in range(60)
     ]
     data.pop("meetings"), data.pop("resources"), data.pop("intro")

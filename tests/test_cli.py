@@ -18,8 +18,15 @@ def test_a_closed_pipe_is_not_an_error(example_dir, tmp_path):
     rows = "".join(f"r{i}@example.org,R {i},Org,qa-leads\n" for i in range(2000))
     (tmp_path / "many.csv").write_text("email,name,organisation,networks\n" + rows, encoding="utf-8")
     newsletter = [sys.executable, "-m", "newsletter"]
-    subprocess.run([*newsletter, "subscribers", "import", str(tmp_path / "many.csv")], cwd=example_dir, check=True, capture_output=True)
-    lister = subprocess.Popen([*newsletter, "subscribers", "list"], cwd=example_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    subprocess.run(
+        [*newsletter, "subscribers", "import", str(tmp_path / "many.csv")],
+        cwd=example_dir,
+        check=True,
+        capture_output=True,
+    )
+    lister = subprocess.Popen(
+        [*newsletter, "subscribers", "list"], cwd=example_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     lister.stdout.readline()
     lister.stdout.close()  # like `| head -1`
     assert lister.wait(timeout=60) == 141

@@ -7,10 +7,9 @@ import time
 
 import httpx
 import pytest
+from conftest import free_port
 
 from newsletter.cli import main
-
-from conftest import free_port
 
 
 def line_of(path, needle: str) -> int:
@@ -54,16 +53,26 @@ def test_check_prints_warnings_one_a_line_and_exits_0(capsys, example_dir, monke
 def test_check_prints_every_error_and_exits_1(capsys, example_dir, monkeypatch):
     monkeypatch.chdir(example_dir)
     issue = example_dir / "content" / "issues" / "2026-11-27.yaml"
-    issue.write_text(issue.read_text().replace("number: 119", "number: nineteen").replace("network: fostering", "network: fostring"))
+    issue.write_text(
+        issue.read_text().replace("number: 119", "number: nineteen").replace("network: fostering", "network: fostring")
+    )
     old = example_dir / "content" / "issues" / "2026-11-20.yaml"
-    old.write_text(old.read_text().replace("programme: Workforce turnover analysis", "programe: Workforce turnover analysis"))
+    old.write_text(
+        old.read_text().replace("programme: Workforce turnover analysis", "programe: Workforce turnover analysis")
+    )
     code, out, err = run(capsys, "check")
     assert code == 1 and out == ""
     lines = err.splitlines()
     assert len(lines) == 4 and "Traceback" not in err
     assert any(line.startswith("content/issues/2026-11-27.yaml:1: number: ") for line in lines)
-    assert f"content/issues/2026-11-27.yaml:{line_of(issue, 'network: fostring')}: meetings[1].network: unknown network 'fostring' (did you mean 'fostering'?)" in lines
-    assert f"content/issues/2026-11-20.yaml:{line_of(old, 'programe:')}: items[2].programe: unknown key (did you mean 'programme'?)" in lines
+    assert (
+        f"content/issues/2026-11-27.yaml:{line_of(issue, 'network: fostring')}: meetings[1].network: unknown network 'fostring' (did you mean 'fostering'?)"
+        in lines
+    )
+    assert (
+        f"content/issues/2026-11-20.yaml:{line_of(old, 'programe:')}: items[2].programe: unknown key (did you mean 'programme'?)"
+        in lines
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,7 +110,20 @@ def test_render_writes_html_and_text(capsys, example_dir, tmp_path):
 
 
 def test_render_for_networks_and_date(capsys, example_dir, tmp_path):
-    code, _, _ = run(capsys, "render", "--dir", example_dir, "--date", "2026-11-27", "--network", "fostering", "--network", "send", "--out", tmp_path)
+    code, _, _ = run(
+        capsys,
+        "render",
+        "--dir",
+        example_dir,
+        "--date",
+        "2026-11-27",
+        "--network",
+        "fostering",
+        "--network",
+        "send",
+        "--out",
+        tmp_path,
+    )
     page = (tmp_path / "issue.html").read_text()
     assert code == 0
     assert "SEND inspection outcomes" in page and "Preventing exploitation outside the home" not in page
@@ -153,7 +175,10 @@ def test_preview_command_serves_on_localhost(example_dir):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "preview", "--dir", str(example_dir), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "error"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
     )
     try:
         deadline = time.monotonic() + 15
@@ -162,7 +187,9 @@ def test_preview_command_serves_on_localhost(example_dir):
                 page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
                 break
             except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.poll() is not None else "no answer"
+                assert process.poll() is None and time.monotonic() < deadline, (
+                    process.stderr.read() if process.poll() is not None else "no answer"
+                )
                 time.sleep(0.1)
         assert page.status_code == 200 and "Regional Improvement Weekly" in page.text
         assert httpx.get(f"http://127.0.0.1:{port}/email.html", timeout=5).status_code == 200

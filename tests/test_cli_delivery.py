@@ -17,7 +17,15 @@ EXAMPLE_RECIPIENTS = 12
 @pytest.fixture
 def env(monkeypatch):
     """No NEWSLETTER_* settings from the machine running the tests: the embedded defaults."""
-    for name in ("DATABASE_URL", "SECRET_KEY", "SMTP_URL", "OUTBOX_DIR", "DKIM_KEY_FILE", "BOUNCE_ADDRESS", "SMTP_POOL"):
+    for name in (
+        "DATABASE_URL",
+        "SECRET_KEY",
+        "SMTP_URL",
+        "OUTBOX_DIR",
+        "DKIM_KEY_FILE",
+        "BOUNCE_ADDRESS",
+        "SMTP_POOL",
+    ):
         monkeypatch.delenv(f"NEWSLETTER_{name}", raising=False)
     return monkeypatch
 
@@ -29,7 +37,9 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 
 def imported(capsys, root) -> None:
-    code, _, err = run(capsys, "subscribers", "import", "--dir", str(root), str(root / "subscribers" / "network-members.csv"))
+    code, _, err = run(
+        capsys, "subscribers", "import", "--dir", str(root), str(root / "subscribers" / "network-members.csv")
+    )
     assert code == 0, err
 
 
@@ -59,12 +69,16 @@ def test_send_to_the_outbox_on_the_embedded_defaults_then_again_sends_nobody(env
     assert lines["qa-leads"][0] == "4" and lines["fostering"][0] == "2"
 
 
-def test_a_test_send_goes_to_one_address_as_a_reader_of_every_network_outside_the_ledger(env, capsys, example_dir, smtp_server):
+def test_a_test_send_goes_to_one_address_as_a_reader_of_every_network_outside_the_ledger(
+    env, capsys, example_dir, smtp_server
+):
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
     env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key")
     imported(capsys, example_dir)
 
-    code, _out, err = run(capsys, "send", "--dir", str(example_dir), "--test", "editor@example.org", "--date", "2026-11-27")
+    code, _out, err = run(
+        capsys, "send", "--dir", str(example_dir), "--test", "editor@example.org", "--date", "2026-11-27"
+    )
 
     assert code == 0, err
     assert [m.rcpt_tos for m in smtp_server.messages] == [["editor@example.org"]]
@@ -113,7 +127,9 @@ def test_status_lists_each_failure_with_its_smtp_reply(env, capsys, example_dir,
     code, out, _ = run(capsys, "status", "--dir", str(example_dir), "--date", "2026-11-27")
     assert "failures (1):" in out
     assert "sam.patel@westshire.example.org  [qa-leads]  after 1 attempt(s): 550 5.1.1 no such mailbox" in out
-    code, out, _ = run(capsys, "subscribers", "list", "--dir", str(example_dir), "--status", "bounced", "--format", "csv")
+    code, out, _ = run(
+        capsys, "subscribers", "list", "--dir", str(example_dir), "--status", "bounced", "--format", "csv"
+    )
     assert "sam.patel@westshire.example.org" in out
 
 

@@ -49,7 +49,10 @@ def test_import_then_list_as_json(folder, capsys):
         "networks": ["ad-safeguarding", "qa-leads"],
         "status": "active",
     }
-    assert {r["email"] for r in listed(capsys, "--network", "fostering")} == {"jordan.lee@eastborough.example.org", "sian.evans@valeshire.example.org"}
+    assert {r["email"] for r in listed(capsys, "--network", "fostering")} == {
+        "jordan.lee@eastborough.example.org",
+        "sian.evans@valeshire.example.org",
+    }
 
 
 def test_rejected_rows_are_printed_as_file_line_reason_and_exit_1(folder, capsys):
@@ -67,7 +70,9 @@ def test_rejected_rows_are_printed_as_file_line_reason_and_exit_1(folder, capsys
 
 
 def test_dry_run_and_strict_write_nothing(folder, capsys):
-    (folder / "subscribers" / "bad.csv").write_text("email,networks\nok@example.org,send\nx@example.org,nope\n", encoding="utf-8")
+    (folder / "subscribers" / "bad.csv").write_text(
+        "email,networks\nok@example.org,send\nx@example.org,nope\n", encoding="utf-8"
+    )
     code, out, _ = cli(capsys, "subscribers", "import", "subscribers/bad.csv", "--dry-run")
     assert code == 1 and "nothing written: 1 added" in out and "(dry run)" in out
     code, out, _ = cli(capsys, "subscribers", "import", "subscribers/bad.csv", "--strict")
@@ -89,9 +94,30 @@ def test_unsubscribe_survives_reimport(folder, capsys):
 
 
 def test_add_remove_and_errors(folder, capsys):
-    code, out, _ = cli(capsys, "subscribers", "add", "--network", "qa-leads", "Jo@Example.org", "--network", "send", "--name", "Jo", "--organisation", "Org")
+    code, out, _ = cli(
+        capsys,
+        "subscribers",
+        "add",
+        "--network",
+        "qa-leads",
+        "Jo@Example.org",
+        "--network",
+        "send",
+        "--name",
+        "Jo",
+        "--organisation",
+        "Org",
+    )
     assert (code, out) == (0, "added Jo@example.org to qa-leads, send\n")
-    assert listed(capsys) == [{"email": "Jo@example.org", "name": "Jo", "organisation": "Org", "networks": ["qa-leads", "send"], "status": "active"}]
+    assert listed(capsys) == [
+        {
+            "email": "Jo@example.org",
+            "name": "Jo",
+            "organisation": "Org",
+            "networks": ["qa-leads", "send"],
+            "status": "active",
+        }
+    ]
     code, _, err = cli(capsys, "subscribers", "add", "jo@example.org", "--network", "send")
     assert (code, err) == (1, "error: Jo@example.org is already a subscriber (active)\n")
     code, _, err = cli(capsys, "subscribers", "add", "new@example.org", "--network", "fosterng")
@@ -147,7 +173,10 @@ def test_networks_counts_and_reports_members_of_a_removed_network(folder, capsys
     rows = {line.split()[0]: line.split()[-2:] for line in out.splitlines()[1:]}
     assert rows["qa-leads"] == ["3", "1"] and rows["fostering"] == ["2", "0"] and len(rows) == 8
     yaml = folder / "newsletter.yaml"
-    yaml.write_text(yaml.read_text(encoding="utf-8").replace("  - id: fostering\n    name: Fostering Network\n", ""), encoding="utf-8")
+    yaml.write_text(
+        yaml.read_text(encoding="utf-8").replace("  - id: fostering\n    name: Fostering Network\n", ""),
+        encoding="utf-8",
+    )
     code, out, err = cli(capsys, "networks")
     assert code == 0 and "fostering" not in out
     assert err.startswith("warning: network 'fostering' is not in newsletter.yaml but has 2 member(s)")
@@ -175,5 +204,8 @@ def test_a_missing_file_and_an_unknown_network_filter(folder, capsys):
 def test_export_to_standard_output_writes_no_file_named_dash(folder, capsys):
     assert cli(capsys, "subscribers", "add", "--network", "send,qa-leads", "jo@example.org")[0] == 0
     code, out, _ = cli(capsys, "subscribers", "export", "-")
-    assert code == 0 and out.splitlines() == ["email,name,organisation,networks,status", "jo@example.org,,,qa-leads;send,active"]
+    assert code == 0 and out.splitlines() == [
+        "email,name,organisation,networks,status",
+        "jo@example.org,,,qa-leads;send,active",
+    ]
     assert not (folder / "-").exists() and not Path("-").exists()

@@ -70,7 +70,10 @@ def test_app_services_reach_postgres_and_mailpit(services):
         url = sa.make_url(env["NEWSLETTER_DATABASE_URL"])
         assert (url.drivername, url.host, url.port) == ("postgresql+psycopg", "postgres", 5432)
         assert (url.username, url.password, url.database) == (
-            postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_DB"])
+            postgres["POSTGRES_USER"],
+            postgres["POSTGRES_PASSWORD"],
+            postgres["POSTGRES_DB"],
+        )
         assert env["NEWSLETTER_SMTP_URL"] == "smtp://mailpit:1025"
         assert env["NEWSLETTER_SECRET_KEY"]
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -120,12 +123,14 @@ def test_dockerfile_runs_the_scheduler_and_ships_templates():
     assert re.search(r"^FROM python:3\.1[1-9]", dockerfile, flags=re.MULTILINE)
     cmd = re.search(r"^CMD (.+)$", dockerfile, flags=re.MULTILINE).group(1)
     assert yaml.safe_load(cmd) == ["python", "/app/scheduler.py", "--dir", "/newsletter"]
-    assert re.search(r"^RUN pip install \. ", dockerfile, flags=re.M)  # not -e: the templates are package data
+    assert re.search(r"^RUN pip install \. ", dockerfile, flags=re.MULTILINE)  # not -e: the templates are package data
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", "**/*.db", "**/.secret_key", "**/outbox", ".env", ".venv"} <= set(ignored)
 
 
-@pytest.mark.parametrize(("unit", "command"), [("newsletter-scheduler.service", "schedule"), ("newsletter-web.service", "serve")])
+@pytest.mark.parametrize(
+    ("unit", "command"), [("newsletter-scheduler.service", "schedule"), ("newsletter-web.service", "serve")]
+)
 def test_systemd_units_run_real_commands(unit, command):
     text = (ROOT / "deploy" / unit).read_text()
     argv = shlex.split(re.search(r"^ExecStart=(.+)$", text, flags=re.MULTILINE).group(1))

@@ -35,19 +35,26 @@ def folder(example_dir):
 
 
 def add(engine, folder, email_address: str, *networks: str, name: str | None = None) -> subscribers.Subscriber:
-    return subscribers.add(engine, email_address, networks=networks, known_networks=folder.newsletter.network_ids, name=name)
+    return subscribers.add(
+        engine, email_address, networks=networks, known_networks=folder.newsletter.network_ids, name=name
+    )
 
 
 def crowd(engine, folder, count: int) -> list[subscribers.Subscriber]:
     """`count` subscribers spread over the networks, one or two each."""
     ids = sorted(folder.newsletter.network_ids)
-    return [add(engine, folder, f"reader{i:03d}@example.org", *{ids[i % len(ids)], ids[(i * 3) % len(ids)]}) for i in range(count)]
+    return [
+        add(engine, folder, f"reader{i:03d}@example.org", *{ids[i % len(ids)], ids[(i * 3) % len(ids)]})
+        for i in range(count)
+    ]
 
 
 def send(folder, engine, server, options: DeliveryOptions = FAST, **kwargs) -> delivery.SendSummary:
     async def run():
         async with SMTPTransport(server.url, pool_size=options.concurrency) as transport:
-            return await delivery.send_issue(folder, engine, transport, config=SendConfig(SIGNER, options), date=DATE, **kwargs)
+            return await delivery.send_issue(
+                folder, engine, transport, config=SendConfig(SIGNER, options), date=DATE, **kwargs
+            )
 
     return asyncio.run(run())
 
@@ -93,7 +100,9 @@ def test_each_reader_gets_their_networks_variant_once(engine, folder, smtp_serve
     qa = add(engine, folder, "quinn@example.org", "qa-leads")
     both = add(engine, folder, "bo@example.org", "fostering", "ad-safeguarding")
     add(engine, folder, "gone@example.org", "qa-leads")
-    subscribers.set_status(engine, subscribers.find(engine, "gone@example.org").id, subscribers.Status.UNSUBSCRIBED, reason="test")
+    subscribers.set_status(
+        engine, subscribers.find(engine, "gone@example.org").id, subscribers.Status.UNSUBSCRIBED, reason="test"
+    )
 
     summary = send(folder, engine, smtp_server)
 
@@ -187,13 +196,19 @@ def test_a_connection_dropped_during_data_is_retried(engine, folder, smtp_server
 
 def test_4xx_until_max_attempts_fails_without_bouncing(engine, folder, smtp_server):
     stubborn, fine = add(engine, folder, "slow@example.org", "send"), add(engine, folder, "ok@example.org", "send")
-    smtp_server.handler.reply = lambda envelope: "450 4.2.1 mailbox busy" if envelope.rcpt_tos == [stubborn.email] else None
+    smtp_server.handler.reply = lambda envelope: (
+        "450 4.2.1 mailbox busy" if envelope.rcpt_tos == [stubborn.email] else None
+    )
 
     summary = send(folder, engine, smtp_server)
 
     assert summary.finished and summary.tally["failed"] == 1 and summary.tally["sent"] == 1
     row = rows(engine)[stubborn.email]
-    assert row["state"] == "failed" and row["attempts"] == FAST.max_attempts and row["last_reply"] == "450 4.2.1 mailbox busy"
+    assert (
+        row["state"] == "failed"
+        and row["attempts"] == FAST.max_attempts
+        and row["last_reply"] == "450 4.2.1 mailbox busy"
+    )
     assert subscribers.by_id(engine, stubborn.id).status == subscribers.Status.ACTIVE
     assert by_recipient(smtp_server).keys() == {fine.email}
 
@@ -267,7 +282,9 @@ def test_a_stopped_send_gives_back_its_claims_and_the_next_run_finishes_it(engin
         stopping["loop"], stopping["event"] = asyncio.get_running_loop(), asyncio.Event()
         async with SMTPTransport(smtp_server.url, pool_size=4) as transport:
             config = SendConfig(SIGNER, FAST)
-            return await delivery.send_issue(folder, engine, transport, config=config, date=DATE, stop=stopping["event"])
+            return await delivery.send_issue(
+                folder, engine, transport, config=config, date=DATE, stop=stopping["event"]
+            )
 
     first = asyncio.run(interrupted())
 
@@ -288,13 +305,17 @@ def test_the_hourly_quota_holds_the_rest_of_a_send_and_a_second_run_too(engine, 
         stop = asyncio.Event()
         asyncio.get_running_loop().call_later(1.0, stop.set)  # a second is ample for 12 messages unlimited
         async with SMTPTransport(smtp_server.url, pool_size=4) as transport:
-            return await delivery.send_issue(folder, engine, transport, config=SendConfig(SIGNER, quota), date=DATE, stop=stop)
+            return await delivery.send_issue(
+                folder, engine, transport, config=SendConfig(SIGNER, quota), date=DATE, stop=stop
+            )
 
     first = asyncio.run(for_a_while())
     assert not first.finished and first.this_run["sent"] == 5 == len(smtp_server.messages)
     assert first.tally["queued"] == 7
     [said] = [r.getMessage() for r in caplog.records if "hourly quota" in r.getMessage()]
-    assert said.startswith("the hourly quota of 5 messages is used up: the rest of the send goes out as the hour allows")
+    assert said.startswith(
+        "the hourly quota of 5 messages is used up: the rest of the send goes out as the hour allows"
+    )
     assert len(statements) <= 100  # about 55 here; over 190 when it polled without waiting
     again = asyncio.run(for_a_while())  # a restart does not get a fresh hour
     assert again.this_run["sent"] == 0 and len(smtp_server.messages) == 5
@@ -310,7 +331,9 @@ def test_backoff_doubles_with_jitter_up_to_a_ceiling():
 
 def test_a_network_the_issue_does_not_go_to_is_refused(engine, folder):
     with pytest.raises(SubscriberError, match="does not go to nowhere"):
-        asyncio.run(delivery.send_issue(folder, engine, MemoryTransport(), config=CONFIG, date=DATE, networks=["nowhere"]))
+        asyncio.run(
+            delivery.send_issue(folder, engine, MemoryTransport(), config=CONFIG, date=DATE, networks=["nowhere"])
+        )
     assert ledger.get_send(engine, DATE) is None
 
 

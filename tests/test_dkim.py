@@ -32,7 +32,9 @@ SELECTOR, DOMAIN = "news2026", "improvement.example.org"
 def make_rsa_key(bits: int = 2048) -> tuple[bytes, bytes]:
     """(PKCS#1 PEM private key, DNS TXT record) for a fresh RSA key."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
     der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
 
@@ -42,9 +44,13 @@ def short_rsa_key() -> bytes:
     p, q, e = 2**255 - 19, 2**256 - 189, 65537
     d = pow(e, -1, (p - 1) * (q - 1))
     public = rsa.RSAPublicNumbers(e, p * q)
-    numbers = rsa.RSAPrivateNumbers(p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q), public)
+    numbers = rsa.RSAPrivateNumbers(
+        p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q), public
+    )
     key = numbers.private_key(unsafe_skip_rsa_key_validation=True)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +70,9 @@ def both(rsa_key, tmp_path) -> DKIMKey:
     """The RSA key and an Ed25519 key beside it, loaded from files as the CLI does."""
     (tmp_path / "rsa.pem").write_bytes(rsa_key[0])
     ed = ed25519.Ed25519PrivateKey.generate()
-    (tmp_path / "ed25519.pem").write_bytes(ed.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (tmp_path / "ed25519.pem").write_bytes(
+        ed.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return DKIMKey.load(tmp_path / "rsa.pem", SELECTOR, DOMAIN, ed25519=tmp_path / "ed25519.pem")
 
 
@@ -90,22 +98,39 @@ def test_signed_message_verifies_on_the_received_bytes(smtp_server, newsletter, 
     tags = signed_tags(data)
     assert (tags["d"], tags["s"], tags["a"], tags["c"]) == (DOMAIN, SELECTOR, "rsa-sha256", "relaxed/relaxed")
     signed = set(tags["h"].lower().split(":"))
-    required = {"from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe", "list-unsubscribe-post", "mime-version", "content-type"}
+    required = {
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "list-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+        "mime-version",
+        "content-type",
+    }
     assert required <= signed
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        lambda d: re.sub(rb"/unsubscribe/[A-Za-z0-9_-]+>", b"/unsubscribe/" + b"A" * 38 + b">", d),  # someone else's link
+        lambda d: re.sub(
+            rb"/unsubscribe/[A-Za-z0-9_-]+>", b"/unsubscribe/" + b"A" * 38 + b">", d
+        ),  # someone else's link
         lambda d: d.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n", b""),
         lambda d: d.replace(b"Subject: ", b"Subject: Re: ", 1),
         lambda d: d.replace(b"Gr=C3=BC=C3=9Fe", b"Hello"),  # the body
-        lambda d: d.replace(b"\r\nFrom: ", b"\r\nFrom: Attacker <a@evil.example>\r\nFrom: ", 1),  # a second From (oversigned)
+        lambda d: d.replace(
+            b"\r\nFrom: ", b"\r\nFrom: Attacker <a@evil.example>\r\nFrom: ", 1
+        ),  # a second From (oversigned)
     ],
 )
 def test_any_change_to_a_signed_header_or_the_body_breaks_the_signature(smtp_server, newsletter, key, rsa_key, change):  # noqa: F811
-    [data] = deliver(smtp_server, composer(newsletter, dkim=key).message(subscriber_id=5, email="jo@example.org", name="Jo"))
+    [data] = deliver(
+        smtp_server, composer(newsletter, dkim=key).message(subscriber_id=5, email="jo@example.org", name="Jo")
+    )
     changed = change(data)
     assert changed != data
     assert not dkimpy.verify(changed, dnsfunc=dns(rsa_key[1]))
@@ -209,7 +234,15 @@ def tool(name: str, package: str) -> str:
 
 def in_dns(data: bytes, records: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
     """`command` reading `data`, with `records` as the whole of DNS (tests/dns_sandbox.py)."""
-    sandbox = [tool("unshare", "util-linux"), "--net", "--mount", "--", sys.executable, str(SANDBOX), json.dumps(records)]
+    sandbox = [
+        tool("unshare", "util-linux"),
+        "--net",
+        "--mount",
+        "--",
+        sys.executable,
+        str(SANDBOX),
+        json.dumps(records),
+    ]
     result = subprocess.run([*sandbox, *command], input=data, capture_output=True, timeout=60, check=False)
     return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
 
@@ -217,7 +250,9 @@ def in_dns(data: bytes, records: dict[str, str], *command: str) -> subprocess.Co
 def opendkim(data: bytes, records: dict[str, str]) -> bool:
     """OpenDKIM's verdict: exit status 0 and nothing said is a good signature."""
     result = in_dns(data, records, tool("opendkim-testmsg", "opendkim-tools"))
-    assert result.returncode == 0 or "signature" in result.stderr.lower(), result.stderr  # a verdict, not a failure to run
+    assert result.returncode == 0 or "signature" in result.stderr.lower(), (
+        result.stderr
+    )  # a verdict, not a failure to run
     return result.returncode == 0 and not result.stderr
 
 
@@ -225,7 +260,9 @@ def mail_dkim(data: bytes, records: dict[str, str]) -> dict[str, str]:
     """Mail::DKIM's result for each signature, by algorithm (this version knows only RSA)."""
     tool("perl", "perl")
     result = in_dns(data, records, "perl", "-e", MAIL_DKIM)
-    assert result.returncode == 0 and not result.stderr, result.stderr or "Mail::DKIM: apt-get install libmail-dkim-perl"
+    assert result.returncode == 0 and not result.stderr, (
+        result.stderr or "Mail::DKIM: apt-get install libmail-dkim-perl"
+    )
     return dict(line.split(" ", 1) for line in result.stdout.splitlines())
 
 
@@ -246,7 +283,9 @@ def relayed(relay, message) -> bytes:
 
 
 def test_rsa_and_ed25519_signatures_verify_independently_on_the_relayed_message(relay, newsletter, both):  # noqa: F811
-    data = relayed(relay, composer(newsletter, dkim=both).message(subscriber_id=5, email="jo@example.org", name="Jo Bloggs"))
+    data = relayed(
+        relay, composer(newsletter, dkim=both).message(subscriber_id=5, email="jo@example.org", name="Jo Bloggs")
+    )
     records = both.dns_records()
     assert dkimpy.verify(data, dnsfunc=dns(records[f"{SELECTOR}._domainkey.{DOMAIN}"].encode()))  # the topmost: RSA
     assert mail_dkim(data, records) == {"rsa-sha256": "pass", "ed25519-sha256": "invalid"}  # Ed25519 unknown to it

@@ -45,9 +45,7 @@ def test_example_loads():
 def test_unknown_network_names_line_field_and_suggestion():
     edit(ISSUE, "networks: [ad-safeguarding, qa-leads]", "networks: [ad-safeguarding, qa-lead]")
     line = line_of(ISSUE, "qa-lead]")
-    assert errors() == [
-        f"{ISSUE}:{line}: items[1].networks[2]: unknown network 'qa-lead' (did you mean 'qa-leads'?)"
-    ]
+    assert errors() == [f"{ISSUE}:{line}: items[1].networks[2]: unknown network 'qa-lead' (did you mean 'qa-leads'?)"]
 
 
 def test_unknown_contact_id():
@@ -110,11 +108,17 @@ def test_remind_until_on_issue_date_is_fine():
 def test_invalid_url_in_resource():
     edit(ISSUE, "url: https://inspectorate.example.org/send-outcomes-2026", "url: ftp://inspectorate")
     line = line_of(ISSUE, "ftp://")
-    assert errors() == [f"{ISSUE}:{line}: resources[1].url: invalid URL 'ftp://inspectorate' (expected http:// or https://...)"]
+    assert errors() == [
+        f"{ISSUE}:{line}: resources[1].url: invalid URL 'ftp://inspectorate' (expected http:// or https://...)"
+    ]
 
 
 def test_header_fields_refuse_line_breaks():
-    edit(ISSUE, "  - programme: New duties in the Family Support Act", '  - programme: "New duties\\r\\nBcc: x@example.org"')
+    edit(
+        ISSUE,
+        "  - programme: New duties in the Family Support Act",
+        '  - programme: "New duties\\r\\nBcc: x@example.org"',
+    )
     (message,) = errors()
     assert "items[2].programme: must be one line" in message
 

@@ -40,7 +40,12 @@ def people(engine) -> list[tuple]:
 
 
 def test_excel_file_with_bom_crlf_and_quoted_comma(engine, csv_file):
-    text = HEADER + "\r\n" + 'jo@example.org,Siân Evans,"Anyshire, County Council",qa-leads;fostering\r\n' + "sam@example.org,Sam,,send\r\n"
+    text = (
+        HEADER
+        + "\r\n"
+        + 'jo@example.org,Siân Evans,"Anyshire, County Council",qa-leads;fostering\r\n'
+        + "sam@example.org,Sam,,send\r\n"
+    )
     report = run(engine, csv_file(b"\xef\xbb\xbf" + text.encode("utf-8")))
     assert (report.added, report.rejected, report.written) == (2, [], True)
     assert people(engine) == [
@@ -124,7 +129,11 @@ def test_strict_imports_nothing_when_a_row_is_bad(engine, csv_file):
 
 def test_reimport_updates_details_and_networks(engine, csv_file):
     run(engine, csv_file(HEADER + "\na@example.org,A,Org,send\nb@example.org,B,Org,send\nc@example.org,C,Org,send\n"))
-    second = csv_file(HEADER + "\nA@example.org,A Newname,Org,send\nb@example.org,B,,qa-leads;send\nc@example.org,C,Org,send\nd@example.org,D,,send\n", "2.csv")
+    second = csv_file(
+        HEADER
+        + "\nA@example.org,A Newname,Org,send\nb@example.org,B,,qa-leads;send\nc@example.org,C,Org,send\nd@example.org,D,,send\n",
+        "2.csv",
+    )
     report = run(engine, second)
     assert (report.added, report.updated, report.unchanged, report.suppressed_kept) == (1, 2, 1, 0)
     assert people(engine) == [
@@ -157,7 +166,13 @@ def test_reimport_never_reactivates_a_suppressed_address(engine, csv_file, statu
 
 def test_status_column_suppresses_new_and_active_addresses(engine, csv_file):
     run(engine, csv_file(HEADER + "\nactive@example.org,A,,send\n"))
-    report = run(engine, csv_file("email,networks,status\nactive@example.org,send,unsubscribed\nnew@example.org,send,Bounced\nok@example.org,send,\nbad@example.org,send,gone\n", "s.csv"))
+    report = run(
+        engine,
+        csv_file(
+            "email,networks,status\nactive@example.org,send,unsubscribed\nnew@example.org,send,Bounced\nok@example.org,send,\nbad@example.org,send,gone\n",
+            "s.csv",
+        ),
+    )
     assert report.rejected == [(5, "unknown status 'gone' (expected one of active, unsubscribed, bounced, complained)")]
     assert [(p[0], p[4]) for p in people(engine)] == [
         ("active@example.org", Status.UNSUBSCRIBED),
@@ -207,7 +222,10 @@ def test_batches_cover_every_row(engine, csv_file, monkeypatch):
 
 
 def test_export_round_trips_through_import(engine, csv_file, tmp_path):
-    source = HEADER + '\njo@example.org,"Jo ""JB"" Bloggs","Anyshire, CC",qa-leads;fostering\nsian@bücher.example,Siân,,send\nsam@example.org,Sam,,send\n'
+    source = (
+        HEADER
+        + '\njo@example.org,"Jo ""JB"" Bloggs","Anyshire, CC",qa-leads;fostering\nsian@bücher.example,Siân,,send\nsam@example.org,Sam,,send\n'
+    )
     run(engine, csv_file(source))
     sam = subscribers.find(engine, "sam@example.org")
     subscribers.set_status(engine, sam.id, Status.UNSUBSCRIBED, reason="link")
@@ -235,7 +253,9 @@ def test_export_quotes_cells_a_spreadsheet_would_evaluate_and_import_takes_the_q
         ("'Tis Ltd", "'=quoted already"),  # an ordinary leading quote; one before a formula gets one more
     ]
     for i, (name, organisation) in enumerate(details):
-        subscribers.add(source, f"p{i}@example.org", networks=["send"], known_networks=KNOWN, name=name, organisation=organisation)
+        subscribers.add(
+            source, f"p{i}@example.org", networks=["send"], known_networks=KNOWN, name=name, organisation=organisation
+        )
     exported = tmp_path / "export.csv"
     export_csv(source, exported)
     assert exported_cells(exported) == [
@@ -291,7 +311,10 @@ def test_a_name_no_message_can_carry_is_rejected_at_its_line(engine, csv_file):
 
 
 def test_an_unclosed_quote_that_swallows_rows_names_its_line(engine, csv_file):
-    text = HEADER + '\na@example.org,"Open quote,,send\nb@example.org,B,,send\nc@example.org,C",,send\nd@example.org,D,,send\n'
+    text = (
+        HEADER
+        + '\na@example.org,"Open quote,,send\nb@example.org,B,,send\nc@example.org,C",,send\nd@example.org,D,,send\n'
+    )
     report = run(engine, csv_file(text))
     assert (2, "a quote opened on line 2 is closed only on line 4: close it on its own line") in report.rejected
     assert "b@example.org" not in [p[0] for p in people(engine)]

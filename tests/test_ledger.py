@@ -22,13 +22,16 @@ LEASE = dt.timedelta(seconds=60)
 
 def people(engine, count: int) -> list[subscribers.Subscriber]:
     return [
-        subscribers.add(engine, f"p{i:03d}@example.org", networks=[NETWORKS[i % 3]], known_networks=NETWORKS) for i in range(count)
+        subscribers.add(engine, f"p{i:03d}@example.org", networks=[NETWORKS[i % 3]], known_networks=NETWORKS)
+        for i in range(count)
     ]
 
 
 def rows(engine) -> list[dict]:
     with engine.connect() as conn:
-        return [r._asdict() for r in conn.execute(ledger.deliveries_table.select().order_by(ledger.deliveries_table.c.id))]
+        return [
+            r._asdict() for r in conn.execute(ledger.deliveries_table.select().order_by(ledger.deliveries_table.c.id))
+        ]
 
 
 def together(count: int, target) -> None:
@@ -118,7 +121,9 @@ def test_rows_of_a_killed_process_on_this_host_are_freed_at_once(engine):
     host = ledger.worker_id().split(":")[0]
     ledger.claim(engine, send, worker=f"{host}:{dead.pid}:abc", limit=2, lease=LEASE)
     ledger.claim(engine, send, worker=ledger.worker_id(), limit=1, lease=LEASE)  # alive: this process
-    ledger.claim(engine, send, worker=f"elsewhere:{dead.pid}:abc", limit=1, lease=LEASE)  # another host: wait for its lease
+    ledger.claim(
+        engine, send, worker=f"elsewhere:{dead.pid}:abc", limit=1, lease=LEASE
+    )  # another host: wait for its lease
 
     assert ledger.release_dead(engine, send.id) == 2
     assert Counter(r["state"] for r in rows(engine)) == {"queued": 2, "sending": 2}
@@ -129,7 +134,9 @@ def test_deferred_rows_wait_for_their_retry_time(engine):
     send, _ = ledger.create_send(engine, DATE, NETWORKS)
     claims, _ = ledger.claim(engine, send, worker="a", limit=2, lease=LEASE)
     later = ledger.now() + dt.timedelta(seconds=30)
-    ledger.record(engine, [Outcome(c.delivery_id, State.DEFERRED, 1, "451 later", None, later) for c in claims], worker="a")
+    ledger.record(
+        engine, [Outcome(c.delivery_id, State.DEFERRED, 1, "451 later", None, later) for c in claims], worker="a"
+    )
 
     assert ledger.claim(engine, send, worker="a", limit=2, lease=LEASE) == ([], 0)
     assert abs((ledger.next_due(engine, send.id, lease=LEASE) - later).total_seconds()) < 0.01
@@ -155,8 +162,11 @@ def test_the_hourly_quota_counts_what_was_sent_or_is_in_flight_in_every_send(eng
     assert ledger.claim(engine, send, worker="c", limit=3, lease=LEASE, per_hour=6) == ([], 0)
 
     with engine.begin() as conn:  # last week's two left the hour
-        conn.execute(ledger.deliveries_table.update().where(ledger.deliveries_table.c.send_id == last_week.id)
-                     .values(sent_at=ledger.now() - dt.timedelta(minutes=61)))
+        conn.execute(
+            ledger.deliveries_table.update()
+            .where(ledger.deliveries_table.c.send_id == last_week.id)
+            .values(sent_at=ledger.now() - dt.timedelta(minutes=61))
+        )
     assert len(ledger.claim(engine, send, worker="c", limit=3, lease=LEASE, per_hour=6)[0]) == 2
     assert len(ledger.claim(engine, send, worker="c", limit=3, lease=LEASE)[0]) == 3  # no quota: the limit alone
 
@@ -172,8 +182,11 @@ def test_when_the_hourly_quota_has_room_again(engine):
     minutes_ago = [50, 20, 5]  # the oldest of the three leaves the hour first
     with engine.begin() as conn:
         for claim, minutes in zip(claims, minutes_ago):
-            conn.execute(ledger.deliveries_table.update().where(ledger.deliveries_table.c.id == claim.delivery_id)
-                         .values(sent_at=ledger.now() - dt.timedelta(minutes=minutes)))
+            conn.execute(
+                ledger.deliveries_table.update()
+                .where(ledger.deliveries_table.c.id == claim.delivery_id)
+                .values(sent_at=ledger.now() - dt.timedelta(minutes=minutes))
+            )
     assert abs((room() - ledger.now()).total_seconds() - 10 * 60) < 5
     assert abs((ledger.hourly_room_at(engine, per_hour=2, lease=LEASE) - ledger.now()).total_seconds() - 40 * 60) < 5
 

@@ -10,7 +10,7 @@ def test_raw_html_is_escaped_not_passed_through():
 
 def test_commonmark_links_emphasis_lists():
     html = to_html("Read **this** and [the guide](https://example.org/g).\n\n- one\n- two\n\n1. first\n")
-    assert '<strong>this</strong>' in html
+    assert "<strong>this</strong>" in html
     assert '<a href="https://example.org/g">the guide</a>' in html
     assert "<ul>\n<li>one</li>" in html and "<ol>\n<li>first</li>" in html
 
@@ -45,7 +45,10 @@ def test_text_keeps_every_url_and_wraps_without_breaking_them():
 
 
 def test_text_lists_and_paragraphs():
-    text = to_text("Intro paragraph.\n\n- emotional abuse\n- economic abuse\n  - nested\n\n1. first\n2. second\n\nLast.", indent="  ")
+    text = to_text(
+        "Intro paragraph.\n\n- emotional abuse\n- economic abuse\n  - nested\n\n1. first\n2. second\n\nLast.",
+        indent="  ",
+    )
     assert text == (
         "  Intro paragraph.\n\n"
         "  - emotional abuse\n  - economic abuse\n    - nested\n\n"

@@ -36,7 +36,9 @@ def newsletter() -> Newsletter:
     )
 
 
-def rendered(newsletter: Newsletter, *, html_extra: str = "", subject: str = "Weekly – Update No 453 – 27 November 2026"):
+def rendered(
+    newsletter: Newsletter, *, html_extra: str = "", subject: str = "Weekly – Update No 453 – 27 November 2026"
+):
     unsubscribe = links.unsubscribe_url(newsletter.public_url, PLACEHOLDER)
     preferences = links.preferences_url(newsletter.public_url, PLACEHOLDER)
     archive = links.archive_url(newsletter.public_url, ISSUE_DATE)
@@ -51,7 +53,9 @@ def rendered(newsletter: Newsletter, *, html_extra: str = "", subject: str = "We
 
 def composer(newsletter: Newsletter, **options) -> Composer:
     content = options.pop("rendered", None) or rendered(newsletter)
-    return Composer(newsletter, content, issue_date=options.pop("issue_date", ISSUE_DATE), signer=Signer(SECRET), **options)
+    return Composer(
+        newsletter, content, issue_date=options.pop("issue_date", ISSUE_DATE), signer=Signer(SECRET), **options
+    )
 
 
 def deliver(server, *messages: Outgoing) -> list[bytes]:
@@ -82,7 +86,18 @@ def test_received_message_is_multipart_alternative_text_first_with_every_header_
     assert data.rstrip(b"\r\n") == message.data.rstrip(b"\r\n")  # the exact bytes built, not re-serialised
 
     parsed = parse(data)
-    for name in ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post", "Reply-To", "MIME-Version"):
+    for name in (
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "List-Id",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "Reply-To",
+        "MIME-Version",
+    ):
         assert len(parsed.get_all(name, [])) == 1, name
     assert parsed["From"].addresses[0].display_name == "Regional Improvement Programme"
     assert parsed["To"].addresses[0].display_name == "Jo Bloggs"
@@ -110,7 +125,9 @@ def test_received_message_is_multipart_alternative_text_first_with_every_header_
     assert data.isascii()
 
 
-def test_list_unsubscribe_holds_a_signed_token_for_this_recipient_and_the_same_link_is_in_both_bodies(smtp_server, newsletter):
+def test_list_unsubscribe_holds_a_signed_token_for_this_recipient_and_the_same_link_is_in_both_bodies(
+    smtp_server, newsletter
+):
     [data] = deliver(smtp_server, composer(newsletter).message(subscriber_id=7, email="Sam@Example.org", name=None))
     parsed = parse(data)
     https = re.fullmatch(r"<(https://[^>]+)>", parsed["List-Unsubscribe"]).group(1)  # no mailto to a person's inbox
@@ -141,7 +158,9 @@ def test_verp_and_the_message_id_decode_back_to_the_subscriber():
     assert unverp("bounces@example.org", "<Bounces+42@EXAMPLE.org>") == 42
     for other in ("bounces@example.org", "bounces+x@example.org", "other+42@example.org", "bounces+42@example.net"):
         assert unverp("bounces@example.org", other) is None
-    made = Composer.message_id(SimpleNamespace(test=False, _list_id="x.example.org", issue_date=ISSUE_DATE, domain="example.org"), 42)
+    made = Composer.message_id(
+        SimpleNamespace(test=False, _list_id="x.example.org", issue_date=ISSUE_DATE, domain="example.org"), 42
+    )
     assert message_id_parts(f"<{made}>") == (ISSUE_DATE, 42)
     assert message_id_parts("<20261127.test.0123456789abcdef@example.org>") is None
 
@@ -154,7 +173,9 @@ def test_each_recipient_gets_their_own_token_and_message_id_deterministic_per_is
     assert a.message_id.endswith("@improvement.example.org") and a.message_id.startswith("20261127.1.")
     again = composer(newsletter).message(subscriber_id=1, email="a@example.org", name="A")
     assert again.message_id == a.message_id  # a resend after a crash carries the same Message-ID
-    next_week = composer(newsletter, issue_date=ISSUE_DATE + dt.timedelta(days=7)).message(subscriber_id=1, email="a@example.org", name="A")
+    next_week = composer(newsletter, issue_date=ISSUE_DATE + dt.timedelta(days=7)).message(
+        subscriber_id=1, email="a@example.org", name="A"
+    )
     assert next_week.message_id != a.message_id
     token = lambda m: re.search(rb"/unsubscribe/([A-Za-z0-9_-]+)>", m.data).group(1).decode()  # noqa: E731
     assert Signer(SECRET).verify(token(b), "b@example.org").subscriber_id == 2
@@ -167,7 +188,10 @@ def test_test_send_marks_the_subject_and_never_reuses_a_message_id(newsletter):
     two = test.message(subscriber_id=1, email="editor@example.org", name="Editor")
     assert header_text(parse(one.data)["Subject"]).startswith("[TEST] Weekly – Update No 453")
     assert one.message_id != two.message_id
-    assert one.message_id != composer(newsletter).message(subscriber_id=1, email="editor@example.org", name="Editor").message_id
+    assert (
+        one.message_id
+        != composer(newsletter).message(subscriber_id=1, email="editor@example.org", name="Editor").message_id
+    )
 
 
 @pytest.mark.parametrize(
@@ -185,7 +209,9 @@ def test_names_are_quoted_or_encoded_and_read_back_exactly(smtp_server, newslett
     if name.isascii():
         assert to.addresses[0].display_name == name.strip()
     else:  # the email package puts a space between adjacent encoded words (RFC 2047 says drop it): decode by the RFC
-        raw = " ".join(re.search(rb"^To: (.*?)\r\n(?! )", head + b"\r\n", flags=re.MULTILINE | re.DOTALL).group(1).decode().split())
+        raw = " ".join(
+            re.search(rb"^To: (.*?)\r\n(?! )", head + b"\r\n", flags=re.MULTILINE | re.DOTALL).group(1).decode().split()
+        )
         assert str(make_header(decode_header(raw))) == f"{name.strip()} <x@example.org>"
 
 
@@ -219,9 +245,15 @@ def test_a_render_without_the_unsubscribe_link_is_refused(newsletter):
 
 
 def test_bounce_address_gives_each_recipient_their_own_envelope_sender(smtp_server, newsletter):
-    message = composer(newsletter, bounce_address="bounces@improvement.example.org").message(subscriber_id=42, email="jo@example.org", name="Jo")
+    message = composer(newsletter, bounce_address="bounces@improvement.example.org").message(
+        subscriber_id=42, email="jo@example.org", name="Jo"
+    )
     deliver(smtp_server, message)
-    assert smtp_server.messages[0].mail_from == "bounces+42@improvement.example.org" == verp("bounces@improvement.example.org", 42)
+    assert (
+        smtp_server.messages[0].mail_from
+        == "bounces+42@improvement.example.org"
+        == verp("bounces@improvement.example.org", 42)
+    )
     assert parse(smtp_server.messages[0].data)["From"].addresses[0].addr_spec == "updates@improvement.example.org"
 
 
@@ -256,7 +288,12 @@ def test_quoted_printable_round_trips_trailing_spaces_equals_signs_and_long_line
 
 
 def test_notice_is_a_plain_text_email_from_the_sender(smtp_server, newsletter):
-    message = notice(newsletter, to="editor@example.org", subject="Issue 2026-11-27 was not sent", text="The scheduled send did not happen: no subscribers.\n")
+    message = notice(
+        newsletter,
+        to="editor@example.org",
+        subject="Issue 2026-11-27 was not sent",
+        text="The scheduled send did not happen: no subscribers.\n",
+    )
     [data] = deliver(smtp_server, message)
     parsed = parse(data)
     assert parsed.get_content_type() == "text/plain"
@@ -271,6 +308,7 @@ def test_notice_is_a_plain_text_email_from_the_sender(smtp_server, newsletter):
 def example():
     """The example folder's newest issue, assembled and rendered for real (MJML, inlined CSS)."""
     from conftest import EXAMPLES
+
     from newsletter.assembly import assemble
     from newsletter.folder import load_folder
     from newsletter.render import render

@@ -27,7 +27,11 @@ def test_a_database_of_the_first_schema_upgrades_keeping_its_rows(database_url):
     when = dt.datetime(2026, 1, 5, 9, 30, tzinfo=dt.UTC)
     with engine.begin() as conn:
         # rows written with plain SQL, as the version that had only the first schema wrote them
-        for sid, email, status in [(1, "Jo@example.org", "active"), (2, "sam@example.org", "unsubscribed"), (3, "ali@example.org", "active")]:
+        for sid, email, status in [
+            (1, "Jo@example.org", "active"),
+            (2, "sam@example.org", "unsubscribed"),
+            (3, "ali@example.org", "active"),
+        ]:
             conn.execute(
                 sa.text(
                     "INSERT INTO subscribers (id, email, email_key, name, organisation, status, status_changed_at, status_reason, created_at)"
@@ -36,7 +40,9 @@ def test_a_database_of_the_first_schema_upgrades_keeping_its_rows(database_url):
                 dict(id=sid, email=email, key=email.lower(), name=f"Person {sid}", status=status, when=when),
             )
         conn.execute(
-            sa.text("INSERT INTO subscriber_networks (subscriber_id, network) VALUES (1, 'qa-leads'), (1, 'send'), (2, 'qa-leads'), (3, 'send')")
+            sa.text(
+                "INSERT INTO subscriber_networks (subscriber_id, network) VALUES (1, 'qa-leads'), (1, 'send'), (2, 'qa-leads'), (3, 'send')"
+            )
         )
         if conn.dialect.name == "postgresql":  # explicit ids leave the sequence behind; the old version used it
             conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('subscribers', 'id'), 3)"))
@@ -49,7 +55,13 @@ def test_a_database_of_the_first_schema_upgrades_keeping_its_rows(database_url):
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert MigrationContext.configure(conn).get_current_heads() == (head,)
     jo = subscribers.find(engine, "jo@EXAMPLE.org")
-    assert (jo.id, jo.email, jo.name, jo.organisation, jo.networks) == (1, "Jo@example.org", "Person 1", "Org", {"qa-leads", "send"})
+    assert (jo.id, jo.email, jo.name, jo.organisation, jo.networks) == (
+        1,
+        "Jo@example.org",
+        "Person 1",
+        "Org",
+        {"qa-leads", "send"},
+    )
     assert jo.status_changed_at == when
     assert subscribers.find(engine, "sam@example.org").status is Status.UNSUBSCRIBED
     assert [s.id for s in subscribers.recipients(engine, ["qa-leads", "send"])] == [1, 3]

@@ -7,12 +7,11 @@ import threading
 import time
 
 import httpx
+from conftest import served
 
 from newsletter import tokens
 from newsletter.preview import create_preview_app
 from newsletter.render import TEMPLATES
-
-from conftest import served
 
 
 def get(app, path: str) -> httpx.Response:
@@ -72,7 +71,12 @@ def test_date_switcher(example_dir):
 
 def test_warnings_are_listed(example_dir):
     issue = example_dir / "content" / "issues" / "2026-11-27.yaml"
-    issue.write_text(issue.read_text().replace("        url: https://research.example.org/exploitation-study", "        url: http://research.example.org/exploitation-study"))
+    issue.write_text(
+        issue.read_text().replace(
+            "        url: https://research.example.org/exploitation-study",
+            "        url: http://research.example.org/exploitation-study",
+        )
+    )
     page = get(create_preview_app(example_dir), "/").text
     assert "1 warning" in page
     assert re.search(r'<li class="warning">[^<]*2026-11-27.yaml:\d+: items\[1\]\.links\[1\]: link is not https', page)

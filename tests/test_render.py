@@ -68,7 +68,7 @@ def test_real_headings(email, issue):
     headlines = [html_lib.unescape(h) for h in re.findall(r"<h3[^>]*>([^<]*)</h3>", email.html)]
     expected = [i.programme for i in issue.items] + [r.item.programme for r in issue.reminders]
     assert headlines[: len(expected)] == expected
-    assert headlines[len(expected):] == [m.title for m in issue.meetings]
+    assert headlines[len(expected) :] == [m.title for m in issue.meetings]
 
 
 def test_items_carry_the_labels_readers_know(email, issue):
@@ -146,9 +146,18 @@ def test_text_part_has_every_link_and_the_same_content(email, issue):
         assert f"PROGRAMME: {item.programme}" in email.text
         first_words = " ".join(item.update.split()[:6])
         assert first_words in " ".join(email.text.split())
-    for thing in (*(m.title for m in issue.meetings), *(r.title for r in issue.resources), *(c.name for c in issue.contacts)):
+    for thing in (
+        *(m.title for m in issue.meetings),
+        *(r.title for r in issue.resources),
+        *(c.name for c in issue.contacts),
+    ):
         assert thing in email.text
-    for heading in ("REMINDERS FROM PREVIOUS WEEKS", "UPCOMING NETWORK MEETINGS", "TOOLS & TEMPLATES", "CONTACT DETAILS"):
+    for heading in (
+        "REMINDERS FROM PREVIOUS WEEKS",
+        "UPCOMING NETWORK MEETINGS",
+        "TOOLS & TEMPLATES",
+        "CONTACT DETAILS",
+    ):
         assert heading in email.text
     # the text part is not a stub: it carries most of the words the reader sees
     html_words = set(re.findall(r"[a-z]{4,}", visible_text(email.html).lower()))
@@ -163,7 +172,11 @@ def test_text_lines_are_short_except_urls(email):
 
 def test_markdown_raw_html_is_escaped_in_the_email(example_dir):
     path = example_dir / "content" / "issues" / "2026-11-27.yaml"
-    path.write_text(path.read_text().replace("Researchers will observe", "<img src=x onerror=alert(1)> Researchers <b>will</b> observe"))
+    path.write_text(
+        path.read_text().replace(
+            "Researchers will observe", "<img src=x onerror=alert(1)> Researchers <b>will</b> observe"
+        )
+    )
     out = render(assemble(load_folder(example_dir)))
     assert "<img" not in out.html and "<b>will</b>" not in out.html
     assert "&lt;img src=x onerror=alert(1)&gt;" in out.html
@@ -179,7 +192,11 @@ def test_variant_leaves_out_items_for_other_networks(issue):
 def test_a_reader_with_no_items_this_week_gets_no_empty_section(example_dir):
     path = example_dir / "content" / "issues" / "2026-11-27.yaml"
     text = path.read_text()
-    path.write_text(text.replace("against the new definition.\n    links:", "against the new definition.\n    networks: [send]\n    links:"))
+    path.write_text(
+        text.replace(
+            "against the new definition.\n    links:", "against the new definition.\n    networks: [send]\n    links:"
+        )
+    )
     out = render(assemble(load_folder(example_dir)).variant({"fostering"}))
     assert "This week’s updates" not in out.html and "THIS WEEK'S UPDATES" not in out.text
     assert "Reminders from previous weeks" in out.html and "Fostering Network" in out.text

@@ -68,7 +68,9 @@ def subscribe(engine: sa.Engine, root: Path) -> None:
 def recipients(engine: sa.Engine, date: dt.date) -> set[str]:
     send = ledger.get_send(engine, date)
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(ledger.deliveries_table.c.email).where(ledger.deliveries_table.c.send_id == send.id))
+        rows = conn.execute(
+            sa.select(ledger.deliveries_table.c.email).where(ledger.deliveries_table.c.send_id == send.id)
+        )
         return {r.email for r in rows}
 
 
@@ -109,13 +111,17 @@ def test_next_firings_are_local_times_with_their_offset():
     friday = Schedule(cron="0 9 * * fri", timezone="Europe/London")
     after = dt.datetime(2026, 11, 25, 12, 0, tzinfo=LONDON)
     assert iso(schedule.next_firings(friday, after=after, count=3)) == [
-        "2026-11-27T09:00:00+00:00", "2026-12-04T09:00:00+00:00", "2026-12-11T09:00:00+00:00"]
+        "2026-11-27T09:00:00+00:00",
+        "2026-12-04T09:00:00+00:00",
+        "2026-12-11T09:00:00+00:00",
+    ]
     # strictly after: a firing at `after` itself is not "next"
     at_nine = dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON)
     assert iso(schedule.next_firings(friday, after=at_nine, count=1)) == ["2026-12-04T09:00:00+00:00"]
     # another zone's `after` is the same instant
-    assert schedule.next_firings(friday, after=after.astimezone(ZoneInfo("Asia/Tokyo")), count=3) == \
-        schedule.next_firings(friday, after=after, count=3)
+    assert schedule.next_firings(
+        friday, after=after.astimezone(ZoneInfo("Asia/Tokyo")), count=3
+    ) == schedule.next_firings(friday, after=after, count=3)
     with pytest.raises(ValueError):
         schedule.next_firings(friday, after=dt.datetime(2026, 11, 25), count=1)
 
@@ -212,8 +218,15 @@ def test_with_the_outbox_default_the_notice_lands_in_the_outbox(news, engine, tm
     del data["reply_to"]  # then the sender's own address is told
     (news / "newsletter.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     outbox = tmp_path / "outbox"
-    result = asyncio.run(schedule.fire(news, engine, OutboxTransport(outbox), config=SendConfig(SIGNER),
-                                       at=dt.datetime(2026, 12, 4, 9, 0, tzinfo=LONDON)))
+    result = asyncio.run(
+        schedule.fire(
+            news,
+            engine,
+            OutboxTransport(outbox),
+            config=SendConfig(SIGNER),
+            at=dt.datetime(2026, 12, 4, 9, 0, tzinfo=LONDON),
+        )
+    )
     assert result.outcome == Outcome.NO_ISSUE
     [eml] = outbox.glob("*.eml")
     notice = parsed(eml.read_bytes())
@@ -231,12 +244,20 @@ def test_errors_in_another_file_block_the_send_as_newsletter_send_would(news, en
 
 def test_the_editor_is_told_when_newsletter_yaml_breaks_after_start(news, engine, smtp_server):
     known, _ = load_newsletter(news)
-    (news / "newsletter.yaml").write_text((news / "newsletter.yaml").read_text().replace("name: Regional", "nme: Regional", 1))
+    (news / "newsletter.yaml").write_text(
+        (news / "newsletter.yaml").read_text().replace("name: Regional", "nme: Regional", 1)
+    )
 
     async def go():
         async with SMTPTransport(smtp_server.url) as transport:
-            return await schedule.fire(news, engine, transport, config=SendConfig(SIGNER), known=known,
-                                       at=dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON))
+            return await schedule.fire(
+                news,
+                engine,
+                transport,
+                config=SendConfig(SIGNER),
+                known=known,
+                at=dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON),
+            )
 
     result = asyncio.run(go())
     assert result.outcome == Outcome.INVALID and result.told == EDITOR
@@ -251,8 +272,13 @@ def test_a_stopped_send_tells_the_editor(news, engine, smtp_server):
 
     async def go():
         async with SMTPTransport(smtp_server.url) as transport:
-            return await schedule.fire(news, engine, transport, config=SendConfig(SIGNER, options=DeliveryOptions(pause_after_errors=3, retry_base=0.01)),
-                                       at=dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON))
+            return await schedule.fire(
+                news,
+                engine,
+                transport,
+                config=SendConfig(SIGNER, options=DeliveryOptions(pause_after_errors=3, retry_base=0.01)),
+                at=dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON),
+            )
 
     result = asyncio.run(go())
     assert result.outcome == Outcome.FAILED
@@ -264,10 +290,13 @@ def test_a_stopped_send_tells_the_editor(news, engine, smtp_server):
 # across the clock changes ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("after, expected_date", [
-    (dt.datetime(2027, 3, 27, tzinfo=LONDON), dt.date(2027, 3, 28)),
-    (dt.datetime(2027, 10, 30, tzinfo=LONDON), dt.date(2027, 10, 31)),
-])
+@pytest.mark.parametrize(
+    "after, expected_date",
+    [
+        (dt.datetime(2027, 3, 27, tzinfo=LONDON), dt.date(2027, 3, 28)),
+        (dt.datetime(2027, 10, 30, tzinfo=LONDON), dt.date(2027, 10, 31)),
+    ],
+)
 def test_the_weeks_of_the_clock_changes_send_once(example_dir, engine, smtp_server, after, expected_date):
     """A Sunday 01:30 schedule, driven by APScheduler's own trigger: the gap fires once, the repeated hour once."""
     set_schedule(example_dir, "30 1 * * sun")
@@ -285,7 +314,9 @@ def test_the_weeks_of_the_clock_changes_send_once(example_dir, engine, smtp_serv
         assert schedule.local(firings[0], LONDON).isoformat() == "2027-03-28T02:30:00+01:00"
     else:
         assert [schedule.local(at, LONDON).isoformat() for at in firings] == [
-            "2027-10-31T01:30:00+01:00", "2027-10-31T01:30:00+00:00"]
+            "2027-10-31T01:30:00+01:00",
+            "2027-10-31T01:30:00+00:00",
+        ]
         assert outcomes == [Outcome.SENT, Outcome.REPEAT]
     assert {r.date for r in results} == {expected_date}
     sent = to_subscribers(smtp_server)
@@ -298,8 +329,13 @@ def test_the_weeks_of_the_clock_changes_send_once(example_dir, engine, smtp_serv
 
 def runner_for(root: Path, engine: sa.Engine, smtp_server) -> schedule.Runner:
     newsletter, _ = load_newsletter(root)
-    return schedule.Runner(root=root, engine=engine, open_transport=lambda: SMTPTransport(smtp_server.url),
-                           config=SendConfig(SIGNER), newsletter=newsletter)
+    return schedule.Runner(
+        root=root,
+        engine=engine,
+        open_transport=lambda: SMTPTransport(smtp_server.url),
+        config=SendConfig(SIGNER),
+        newsletter=newsletter,
+    )
 
 
 def daily_at(root: Path, moment: dt.datetime) -> None:
@@ -377,8 +413,11 @@ def test_a_send_stopped_with_the_scheduler_is_resumed_when_it_starts_again(news,
     # An older unfinished send (started past the grace period) is left to the editor, with a log line.
     ledger.create_send(engine, dt.date(2026, 11, 20), ["qa-leads"])
     with engine.begin() as conn:
-        conn.execute(ledger.sends_table.update().where(ledger.sends_table.c.issue_date == dt.date(2026, 11, 20))
-                     .values(started_at=ledger.now() - dt.timedelta(hours=7)))
+        conn.execute(
+            ledger.sends_table.update()
+            .where(ledger.sends_table.c.issue_date == dt.date(2026, 11, 20))
+            .values(started_at=ledger.now() - dt.timedelta(hours=7))
+        )
 
     result = first_firing(runner_for(news, engine, smtp_server), grace=dt.timedelta(hours=6))
     assert result.outcome == Outcome.SENT and result.date == dt.date(2026, 11, 27)
@@ -417,8 +456,10 @@ def test_a_job_stored_before_the_scheduler_became_a_package_keeps_its_next_firin
     scheduler.shutdown()
     assert stored_next_run(engine) == due
     with engine.connect() as conn:
-        assert pickle.loads(conn.execute(sa.select(table.c.job_state)).scalar_one())["func"] == \
-            "newsletter.scheduler.runner:weekly_issue_job"
+        assert (
+            pickle.loads(conn.execute(sa.select(table.c.job_state)).scalar_one())["func"]
+            == "newsletter.scheduler.runner:weekly_issue_job"
+        )
 
 
 def test_no_schedule_in_newsletter_yaml_is_a_clear_error(example_dir, engine, smtp_server):
@@ -474,7 +515,9 @@ def test_two_schedulers_on_one_postgresql_database_send_once(example_dir, databa
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_two_schedulers_starting_together_on_a_fresh_database_agree_on_one_job(example_dir, database_url, smtp_server, request):
+def test_two_schedulers_starting_together_on_a_fresh_database_agree_on_one_job(
+    example_dir, database_url, smtp_server, request
+):
     engines = [open_store(database_url), open_store(database_url)]
     request.addfinalizer(lambda: [e.dispose() for e in engines])
     barrier = threading.Barrier(2)
@@ -558,12 +601,18 @@ def test_schedule_next_prints_firings_and_whether_each_issue_passes_check(exampl
     lines = capsys.readouterr().out.splitlines()
     assert lines[3].startswith("2026-12-11T09:00:00+00:00  Fri  2026-12-11.yaml  1 error: ")
     assert "2026-12-11.yaml:7: networks[1]: unknown network 'nope'" in lines[3]
-    assert lines[0] == "2026-11-20T09:00:00+00:00  Fri  2026-11-20.yaml  ok, 1 warning (newsletter check --date 2026-11-20)"
+    assert (
+        lines[0]
+        == "2026-11-20T09:00:00+00:00  Fri  2026-11-20.yaml  ok, 1 warning (newsletter check --date 2026-11-20)"
+    )
     assert "no issue file" in lines[2]
 
 
 def test_schedule_next_across_the_spring_change(example_dir, capsys):
-    assert main(["schedule", "next", "--dir", str(example_dir), "--count", "2", "--after", "2027-03-20T00:00:00+00:00"]) == 0
+    assert (
+        main(["schedule", "next", "--dir", str(example_dir), "--count", "2", "--after", "2027-03-20T00:00:00+00:00"])
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["2027-03-26T09:00:00+00:00", "2027-04-02T09:00:00+01:00"]
 
@@ -593,6 +642,8 @@ def test_schedule_next_counts_checks_warnings_which_do_not_stop_a_send(example_d
     write_issue(example_dir, dt.date(2026, 12, 4))  # no action, no links: valid, with a warning
     assert main(["schedule", "next", "--dir", str(example_dir), "--count", "1", "--after", "2026-12-01T00:00"]) == 0
     out = capsys.readouterr().out
-    assert out == "2026-12-04T09:00:00+00:00  Fri  2026-12-04.yaml  ok, 1 warning (newsletter check --date 2026-12-04)\n"
+    assert (
+        out == "2026-12-04T09:00:00+00:00  Fri  2026-12-04.yaml  ok, 1 warning (newsletter check --date 2026-12-04)\n"
+    )
     [ready] = schedule.check_issues(example_dir, [dt.date(2026, 12, 4)])
     assert ready.ok and "no action" in str(ready.warnings[0])

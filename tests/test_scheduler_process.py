@@ -40,11 +40,15 @@ def test_scheduler_process_delivers_todays_issue_within_75_seconds(example_dir, 
     config["schedule"] = {"cron": "* * * * *", "timezone": zone}
     (example_dir / "newsletter.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     today = dt.datetime.now(ZoneInfo(zone)).date()
-    (example_dir / "content" / "issues" / f"{today}.yaml").write_text(yaml.safe_dump({
-        "number": 500,
-        "date": today.isoformat(),
-        "items": [{"programme": "Sent by the scheduler", "update": "This issue went out on its own."}],
-    }))
+    (example_dir / "content" / "issues" / f"{today}.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "number": 500,
+                "date": today.isoformat(),
+                "items": [{"programme": "Sent by the scheduler", "update": "This issue went out on its own."}],
+            }
+        )
+    )
 
     url = database_url
     engine = open_store(url)
@@ -60,7 +64,10 @@ def test_scheduler_process_delivers_todays_issue_within_75_seconds(example_dir, 
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "scheduler.py"), "--dir", str(example_dir)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         send = None
@@ -78,9 +85,11 @@ def test_scheduler_process_delivers_todays_issue_within_75_seconds(example_dir, 
     assert process.returncode == 0, err
 
     with engine.connect() as conn:
-        expected = conn.execute(
-            sa.select(ledger.deliveries_table.c.email).where(ledger.deliveries_table.c.send_id == send.id)
-        ).scalars().all()
+        expected = (
+            conn.execute(sa.select(ledger.deliveries_table.c.email).where(ledger.deliveries_table.c.send_id == send.id))
+            .scalars()
+            .all()
+        )
     engine.dispose()
     received = [r for m in smtp_server.messages for r in m.rcpt_tos]
     assert expected and sorted(received) == sorted(expected)  # each subscriber once, and nobody else (no notice)

@@ -37,12 +37,21 @@ def problems(path: Path, text: str) -> list[str]:
         ("number: " + "9" * 5000 + "\n", "f.yaml:1: number: a number of 5000 digits: write at most 30"),
         ("a: b\x00c\n", "f.yaml:1: a control character (code 0x00) is in the text: delete it"),
         ("a: 1\nb: 2\na: 3\n", "f.yaml:3: a: 'a' is given twice, on lines 1 and 3: keep one"),
-        ("items:\n  - update: a tab\tinside\n", "f.yaml:2: a tab inside the text (often pasted from Word): replace it with a space"),
+        (
+            "items:\n  - update: a tab\tinside\n",
+            "f.yaml:2: a tab inside the text (often pasted from Word): replace it with a space",
+        ),
         ("a:\n\tb: 1\n", "f.yaml:2: a tab is used to indent: indent with spaces"),
-        ("items:\n  - programme: Foo: bar\n", 'f.yaml:2: a colon inside text needs quotes: put the whole text in "double quotes"'),
+        (
+            "items:\n  - programme: Foo: bar\n",
+            'f.yaml:2: a colon inside text needs quotes: put the whole text in "double quotes"',
+        ),
         ('a: "unclosed\nb: c\nd: e\n', "f.yaml:1: a quote opened here is never closed"),
         ("a:\n  b: 1\n c: 2\n", "f.yaml:3: the indentation is off: line this key up with the others, using spaces"),
-        ("a: !!python/object:os.system x\n", "f.yaml:1: a: the tag tag:yaml.org,2002:python/object:os.system is not allowed here"),
+        (
+            "a: !!python/object:os.system x\n",
+            "f.yaml:1: a: the tag tag:yaml.org,2002:python/object:os.system is not allowed here",
+        ),
     ],
 )
 def test_a_bad_file_is_one_line_naming_where(tmp_path: Path, monkeypatch, text: str, expected: str):
@@ -105,7 +114,9 @@ def test_impossible_values_in_an_issue_name_their_field(example_dir: Path, monke
 def test_an_impossible_remind_until_is_a_field_error(example_dir: Path, monkeypatch):
     monkeypatch.chdir(example_dir)
     text = ISSUE.read_text(encoding="utf-8")
-    ISSUE.write_text(text.replace("  - programme:", "  - remind_until: 2027-13-08\n    programme:", 1), encoding="utf-8")
+    ISSUE.write_text(
+        text.replace("  - programme:", "  - remind_until: 2027-13-08\n    programme:", 1), encoding="utf-8"
+    )
     with pytest.raises(ContentError) as caught:
         load_folder(".").issue()
     found = [str(p) for p in caught.value.problems]
@@ -142,7 +153,10 @@ def test_meetings_before_their_issue_or_ending_before_they_start(example_dir: Pa
     ISSUE.write_text(text[:meetings] + body, encoding="utf-8")
     with pytest.raises(ContentError) as caught:
         load_folder(".").issue()
-    assert any("meetings[1].date: 2026-11-01 is before the issue that announces it (2026-11-27)" in str(p) for p in caught.value.problems)
+    assert any(
+        "meetings[1].date: 2026-11-01 is before the issue that announces it (2026-11-27)" in str(p)
+        for p in caught.value.problems
+    )
 
 
 def test_a_broken_later_draft_is_a_warning_for_this_weeks_issue(example_dir: Path):

@@ -18,7 +18,9 @@ from newsletter.store import alembic_config, metadata, open_store
 def test_open_store_creates_the_schema_at_head(database_url):
     engine = open_store(database_url)
     with engine.connect() as conn:
-        assert set(MigrationContext.configure(conn).get_current_heads()) == set(ScriptDirectory.from_config(alembic_config()).get_heads())
+        assert set(MigrationContext.configure(conn).get_current_heads()) == set(
+            ScriptDirectory.from_config(alembic_config()).get_heads()
+        )
         assert {"subscribers", "subscriber_networks", "alembic_version"} <= set(sa.inspect(conn).get_table_names())
     engine.dispose()
 
@@ -72,7 +74,10 @@ def test_concurrent_first_opens_migrate_once(database_url):
         "open_store(sys.argv[1]).dispose()"
     )
     start = str(time.time() + 3)
-    workers = [subprocess.Popen([sys.executable, "-c", code, database_url, start], stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    workers = [
+        subprocess.Popen([sys.executable, "-c", code, database_url, start], stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
     failures = [w.stderr.read() for w in workers if w.wait(timeout=60) != 0]
     for w in workers:
         w.stderr.close()

@@ -138,7 +138,9 @@ def test_listing_filters_and_network_counts(engine):
     subscribers.set_status(engine, a.id, Status.COMPLAINED, reason="feedback loop")
     assert [s.email for s in subscribers.listing(engine, network="fostering")] == ["a@example.org"]
     assert [s.email for s in subscribers.listing(engine, status=Status.ACTIVE)] == ["b@example.org"]
-    assert [s.email for s in subscribers.listing(engine, network="qa-leads", status=Status.COMPLAINED)] == ["a@example.org"]
+    assert [s.email for s in subscribers.listing(engine, network="qa-leads", status=Status.COMPLAINED)] == [
+        "a@example.org"
+    ]
     counts = subscribers.network_counts(engine)
     assert counts["qa-leads"][Status.ACTIVE] == 1 and counts["qa-leads"][Status.COMPLAINED] == 1
     assert counts["fostering"][Status.COMPLAINED] == 1 and "send" not in counts

@@ -7,15 +7,19 @@ import email
 from email import policy
 
 import pytest
+from test_message import composer, newsletter  # noqa: F401  (fixture)
 
 from newsletter.errors import PermanentDeliveryError, TemporaryDeliveryError
 from newsletter.message import Outgoing
 from newsletter.transports import MemoryTransport, OutboxTransport
-from test_message import composer, newsletter  # noqa: F401  (fixture)
 
 
-def outgoing(message_id: str = "20261127.1.abc@example.org", to: str = "jo@example.org", body: bytes = b"Hello\r\n") -> Outgoing:
-    data = b"From: a@example.org\r\nTo: " + to.encode() + b"\r\nMessage-ID: <" + message_id.encode() + b">\r\n\r\n" + body
+def outgoing(
+    message_id: str = "20261127.1.abc@example.org", to: str = "jo@example.org", body: bytes = b"Hello\r\n"
+) -> Outgoing:
+    data = (
+        b"From: a@example.org\r\nTo: " + to.encode() + b"\r\nMessage-ID: <" + message_id.encode() + b">\r\n\r\n" + body
+    )
     return Outgoing(mail_from="a@example.org", to=to, message_id=message_id, data=data)
 
 

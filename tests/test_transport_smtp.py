@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-
 from conftest import RecordingHandler, SMTPServer, free_port
+
 from newsletter.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
 from newsletter.message import Outgoing
 from newsletter.transports import OutboxTransport, SMTPTransport, open_transport
@@ -106,6 +106,7 @@ def test_concurrent_sends_share_a_small_pool_and_arrive_byte_for_byte():
 
 def test_sequential_sends_reuse_one_connection():
     with serve() as server:
+
         async def go():
             async with SMTPTransport(server.url, pool_size=4) as transport:
                 for i in range(5):
@@ -119,7 +120,9 @@ def test_sequential_sends_reuse_one_connection():
 
 
 def test_4xx_after_data_is_temporary_and_the_connection_carries_on(smtp_server):
-    smtp_server.handler.reply = lambda envelope: "451 4.3.0 Mailbox busy, try later" if "busy@example.org" in envelope.rcpt_tos else None
+    smtp_server.handler.reply = lambda envelope: (
+        "451 4.3.0 Mailbox busy, try later" if "busy@example.org" in envelope.rcpt_tos else None
+    )
 
     async def go():
         async with SMTPTransport(smtp_server.url, pool_size=1) as transport:
@@ -152,9 +155,13 @@ async def _send_one(url: str, message: Outgoing, **options) -> str:
 def test_refused_recipient_unknown_mailbox_is_a_hard_bounce_and_450_is_temporary():
     handler = Handler(refuse={"gone@example.org": "550 5.1.1 No such user", "grey@example.org": "450 4.2.0 Greylisted"})
     with serve(handler) as server:
+
         async def go():
             async with SMTPTransport(server.url, pool_size=1) as transport:
-                results = [await _capture(transport.send(outgoing(a))) for a in ("gone@example.org", "grey@example.org", "ok@example.org")]
+                results = [
+                    await _capture(transport.send(outgoing(a)))
+                    for a in ("gone@example.org", "grey@example.org", "ok@example.org")
+                ]
             return results, transport.connections_opened
 
         (gone, grey, ok), opened = run(go())
@@ -174,12 +181,13 @@ def test_a_refused_sender_is_temporary_never_a_bounce_of_the_recipient():
 async def _capture(awaitable):
     try:
         return await awaitable
-    except Exception as exc:  # noqa: BLE001 - the test inspects it
+    except Exception as exc:
         return exc
 
 
 def test_connection_dropped_mid_data_is_temporary_and_the_pool_recovers():
     with serve(Handler(hang_up={"drop@example.org"})) as server:
+
         async def go():
             async with SMTPTransport(server.url, pool_size=1) as transport:
                 dropped = await _capture(transport.send(outgoing("drop@example.org")))
@@ -307,7 +315,13 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 
 def test_login_after_starttls_and_a_wrong_password_is_temporary(certificate):
-    with serve(TLSHandler(), tls_context=server_context(certificate), require_starttls=True, authenticator=authenticator, auth_required=True) as server:
+    with serve(
+        TLSHandler(),
+        tls_context=server_context(certificate),
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+    ) as server:
         good = f"smtp://news:pa%20ss@127.0.0.1:{server.port}"
         assert run(_send_one(good, outgoing(), verify=False)) == "250 2.0.0 OK"
         with pytest.raises(TemporaryDeliveryError) as caught:

@@ -69,7 +69,9 @@ class Site:
 def make_site(root: Path, database_url: str, **options) -> Site:
     engine = open_store(database_url)
     known = load_folder(root).newsletter.network_ids
-    jo = subscribers.add(engine, "Jo.Bloggs@example.org", networks=["qa-leads", "fostering"], known_networks=known, name="Jo Bloggs")
+    jo = subscribers.add(
+        engine, "Jo.Bloggs@example.org", networks=["qa-leads", "fostering"], known_networks=known, name="Jo Bloggs"
+    )
     sam = subscribers.add(engine, "sam@example.net", networks=["send"], known_networks=known, name="Sam Other")
     signer = Signer("test secret")
     return Site(root, engine, signer, create_app(root, engine, signer, **options), jo, sam)
@@ -136,7 +138,7 @@ def test_get_never_unsubscribes_and_offers_a_confirm_button_posting_the_one_clic
         page = site.call("GET", path)
         assert page.status_code == 200
     assert site.now(site.jo).status == Status.ACTIVE
-    form = re.search(r'<form method="post" action="([^"]+)">(.*?)</form>', page.text, re.S)
+    form = re.search(r'<form method="post" action="([^"]+)">(.*?)</form>', page.text, re.DOTALL)
     assert form and form.group(1) == path
     assert '<input type="hidden" name="List-Unsubscribe" value="One-Click">' in form.group(2)
     assert "Jo.Bloggs@example.org" in page.text and "sam@example.net" not in page.text
@@ -160,7 +162,12 @@ def test_bounced_or_complained_address_keeps_its_status_on_one_click(site):
 
 def test_an_oversized_post_is_refused_unread(site):
     body = b"List-Unsubscribe=One-Click&x=" + b"a" * 100_000
-    answer = site.call("POST", site.unsubscribe_path(site.jo), content=body, headers={"content-type": "application/x-www-form-urlencoded"})
+    answer = site.call(
+        "POST",
+        site.unsubscribe_path(site.jo),
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert answer.status_code == 413
     assert site.now(site.jo).status == Status.ACTIVE
 
@@ -285,13 +292,24 @@ def test_preferences_accept_a_referer_from_the_served_origin(site):
     path = site.preferences_path(site.jo)
     key = preferences_form(site, path)["form_key"]
     base = "http://127.0.0.1:8123"
-    answer = site.call("POST", path, base=base, data={"form_key": key, "network": "send"}, headers={"referer": base + path})
+    answer = site.call(
+        "POST", path, base=base, data={"form_key": key, "network": "send"}, headers={"referer": base + path}
+    )
     assert answer.status_code == 200 and site.now(site.jo).networks == {"send"}
 
 
 @pytest.mark.parametrize(
     "case",
-    ["no origin", "null origin", "other origin", "other referer", "no form key", "wrong form key", "another token's key", "unknown network"],
+    [
+        "no origin",
+        "null origin",
+        "other origin",
+        "other referer",
+        "no form key",
+        "wrong form key",
+        "another token's key",
+        "unknown network",
+    ],
 )
 def test_cross_site_or_forged_preference_posts_change_nothing(site, case):
     path = site.preferences_path(site.jo)
@@ -348,7 +366,11 @@ def test_archive_lists_only_sent_issues_and_serves_their_public_version(site):
     issue = site.call("GET", "/archive/2026-11-27")
     assert issue.status_code == 200
     # every item, whatever network it targets, and no token links
-    for programme in ("Preventing exploitation outside the home", "New duties in the Family Support Act", "SEND inspection outcomes"):
+    for programme in (
+        "Preventing exploitation outside the home",
+        "New duties in the Family Support Act",
+        "SEND inspection outcomes",
+    ):
         assert programme in issue.text
     assert PLACEHOLDER not in issue.text and "/unsubscribe/" not in issue.text
     assert "View in your browser" not in issue.text  # it is the browser view
@@ -420,7 +442,10 @@ def test_health(site):
 def test_security_headers_everywhere_and_hsts_only_over_https(site):
     for path in ("/archive/", site.unsubscribe_path(site.jo), "/health", "/archive/nope"):
         headers = site.call("GET", path).headers
-        assert "default-src" in headers["content-security-policy"] and "script-src" not in headers["content-security-policy"]
+        assert (
+            "default-src" in headers["content-security-policy"]
+            and "script-src" not in headers["content-security-policy"]
+        )
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
         assert headers["referrer-policy"] == "no-referrer"
@@ -442,7 +467,11 @@ def test_routes_live_under_the_public_url_path(example_dir, database_url):
     assert f'action="/news/unsubscribe/{token}"' in page.text and 'href="/news/site.css"' in page.text
     form = re.search(r'name="form_key" value="([^"]+)"', site.call("GET", f"/news/preferences/{token}", base=base).text)
     answer = site.call(
-        "POST", f"/news/preferences/{token}", base=base, data={"form_key": form.group(1), "network": "send"}, headers={"origin": base}
+        "POST",
+        f"/news/preferences/{token}",
+        base=base,
+        data={"form_key": form.group(1), "network": "send"},
+        headers={"origin": base},
     )
     assert answer.status_code == 200 and site.now(site.jo).networks == {"send"}
     assert site.call("POST", f"/news/unsubscribe/{token}", base=base, data=ONE_CLICK).status_code == 200
@@ -489,7 +518,11 @@ def serve_process(example_dir: Path, tmp_path: Path, *extra: str, secret: str | 
     command = [sys.executable, "-m", "newsletter"]
     process = subprocess.Popen(
         [*command, "serve", "--dir", str(example_dir), "--port", str(port), *extra],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
@@ -529,6 +562,7 @@ def test_serve_signs_with_the_secret_key_and_says_where_the_archive_is(example_d
     assert good not in output  # the access log shows <token>, never the token
     assert "/unsubscribe/<token>" in output
     assert not (example_dir / ".secret_key").exists()
+
 
 def test_serve_dev_uses_the_development_key_of_send_and_says_so(example_dir, tmp_path):
     process, base, database = serve_process(example_dir, tmp_path, "--dev", secret=None)

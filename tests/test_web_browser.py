@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from email import policy
 from pathlib import Path
 
+import browser as cdp
 import pytest
 import sqlalchemy as sa
+from conftest import served
 
 from newsletter import ledger, subscribers
 from newsletter.assembly import assemble
@@ -22,9 +24,6 @@ from newsletter.store import open_store
 from newsletter.subscribers import Status
 from newsletter.tokens import Signer
 from newsletter.web import PAGE_REASON, create_app
-
-import browser as cdp
-from conftest import served
 
 pytestmark = pytest.mark.browser  # needs Debian's chromium (.ci/run installs it); missing, these fail
 
@@ -63,7 +62,9 @@ def live(example_dir: Path, tmp_path: Path):
     engine = open_store(f"sqlite:///{tmp_path / 'web.db'}")
     folder = load_folder(example_dir)
     known = folder.newsletter.network_ids
-    jo = subscribers.add(engine, "jo.bloggs@example.org", networks=["qa-leads", "fostering"], known_networks=known, name="Jo Bloggs")
+    jo = subscribers.add(
+        engine, "jo.bloggs@example.org", networks=["qa-leads", "fostering"], known_networks=known, name="Jo Bloggs"
+    )
     subscribers.add(engine, "sam@example.net", networks=["send"], known_networks=known, name="Sam Other")
     ledger.create_send(engine, ISSUE, sorted(known))
     signer = Signer("browser test secret")
@@ -138,6 +139,10 @@ def test_open_the_archive_and_an_issue_in_it(live, page):
     page.click(f'a[href="/archive/{ISSUE}"]')
     assert page.status() == 200 and page.url == f"{live.base}/archive/{ISSUE}"
     text = page.text()
-    for programme in ("Preventing exploitation outside the home", "New duties in the Family Support Act", "SEND inspection outcomes"):
+    for programme in (
+        "Preventing exploitation outside the home",
+        "New duties in the Family Support Act",
+        "SEND inspection outcomes",
+    ):
         assert programme in text  # the public version: every item, whoever it targets
     assert page.errors == []

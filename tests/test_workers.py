@@ -28,7 +28,9 @@ class Worker:
     """A `newsletter worker` subprocess whose stderr lines are collected as they come."""
 
     def __init__(self, root, env):
-        self.process = subprocess.Popen([*CLI, "worker", "--dir", str(root)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [*CLI, "worker", "--dir", str(root)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -68,7 +70,10 @@ def test_three_workers_share_a_send_and_send_each_recipient_once(database_url, e
     folder = load_folder(example_dir)
     networks = sorted(folder.newsletter.network_ids)
     csv = example_dir / "subscribers" / "many.csv"
-    csv.write_text("email,name,organisation,networks\n" + "".join(f"r{i:03d}@example.org,R {i},,{networks[i % 8]}\n" for i in range(RECIPIENTS)))
+    csv.write_text(
+        "email,name,organisation,networks\n"
+        + "".join(f"r{i:03d}@example.org,R {i},,{networks[i % 8]}\n" for i in range(RECIPIENTS))
+    )
     engine = open_store(database_url)
     try:
         assert importer.import_csv(engine, csv, known_networks=networks).added == RECIPIENTS

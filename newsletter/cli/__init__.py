@@ -17,7 +17,9 @@ COMMAND_MODULES = (content, subscribers, delivery, schedule, web, inbound, setti
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="newsletter", description="Compose, preview and send the weekly networks update.")
+    top = argparse.ArgumentParser(
+        prog="newsletter", description="Compose, preview and send the weekly networks update."
+    )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:

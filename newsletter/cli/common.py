@@ -20,7 +20,7 @@ def iso_date(text: str) -> dt.date:
 
 
 def add_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dir", type=Path, default=Path("."), help="newsletter folder (default: current folder)")
+    p.add_argument("--dir", type=Path, default=Path(), help="newsletter folder (default: current folder)")
 
 
 def add_date(p: argparse.ArgumentParser) -> None:

@@ -80,7 +80,9 @@ def run_render(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(f"cannot write to {display_path(args.out)}: {exc.strerror}") from None
     size = len(rendered.html.encode())
-    print(f"wrote {display_path(args.out / 'issue.html')} ({size / 1024:.1f} KB) and {display_path(args.out / 'issue.txt')}")
+    print(
+        f"wrote {display_path(args.out / 'issue.html')} ({size / 1024:.1f} KB) and {display_path(args.out / 'issue.txt')}"
+    )
     return 0
 
 

@@ -108,12 +108,16 @@ def _send_test(args: argparse.Namespace, config: Settings, folder: Folder, send_
 
 
 def _dry_run(args: argparse.Namespace, folder: Folder, engine: sa.Engine, send_config: SendConfig) -> int:
-    rehearsal = delivery.rehearse(folder, engine, MemoryTransport(), config=send_config, date=args.date, networks=args.network)
+    rehearsal = delivery.rehearse(
+        folder, engine, MemoryTransport(), config=send_config, date=args.date, networks=args.network
+    )
     plan = asyncio.run(rehearsal)
     names = {n.id: n.name for n in folder.newsletter.networks}
     print(f"dry run: the issue of {plan.issue_date} — {plan.subject}")
     if plan.existing is not None:
-        print(f"its send was already started: {plan.existing.done} of {plan.existing.total} done; a send now finishes the rest")
+        print(
+            f"its send was already started: {plan.existing.done} of {plan.existing.total} done; a send now finishes the rest"
+        )
     print(f"{sum(plan.per_variant.values())} recipients; per network (a reader of several counts in each):")
     for network in sorted(plan.networks):
         print(f"  {network:<24} {plan.per_network[network]:>7}  {names.get(network, '')}")
@@ -140,7 +144,9 @@ def _progress():
         def render(self, task) -> Text:
             return Text(f"{task.speed:,.0f}/s" if task.speed else "", style="progress.data.speed")
 
-    bar = Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), Rate(), TimeRemainingColumn(), console=console)
+    bar = Progress(
+        TextColumn("sending"), BarColumn(), MofNCompleteColumn(), Rate(), TimeRemainingColumn(), console=console
+    )
     task = bar.add_task("send", total=None)
     with bar:
         yield lambda done, total: bar.update(task, completed=done, total=total)
@@ -179,7 +185,9 @@ def run_status(args: argparse.Namespace) -> int:
             args.date = latest.issue_date
         report = ledger.status(engine, args.date)
     send = report.send
-    state = "finished" if send.finished_at else f"paused: {send.paused_reason}" if send.paused_reason else "not finished"
+    state = (
+        "finished" if send.finished_at else f"paused: {send.paused_reason}" if send.paused_reason else "not finished"
+    )
     print(f"the issue of {send.issue_date}: started {send.started_at:%Y-%m-%d %H:%M} UTC, {state}")
     print(f"  {'network':<24}" + "".join(f"{s:>11}" for s in STATES))
     for network, tally in [*report.networks.items(), ("all", report.total)]:
@@ -187,7 +195,9 @@ def run_status(args: argparse.Namespace) -> int:
     if report.failures:
         print(f"failures ({len(report.failures)}):")
         for failure in report.failures:
-            print(f"  {failure.email}  [{', '.join(sorted(failure.networks))}]  after {failure.attempts} attempt(s): {failure.reply}")
+            print(
+                f"  {failure.email}  [{', '.join(sorted(failure.networks))}]  after {failure.attempts} attempt(s): {failure.reply}"
+            )
     return 0
 
 

@@ -29,7 +29,9 @@ def register(commands) -> None:
     nxt = sub.add_parser("next", help="print the next firing times and whether each one's issue passes check")
     common.add_dir(nxt)
     nxt.add_argument("--count", type=_positive, default=5, help="how many firings (default 5)")
-    nxt.add_argument("--after", type=_iso_datetime, help="ISO date-time to start from (default: now; no offset: the schedule's zone)")
+    nxt.add_argument(
+        "--after", type=_iso_datetime, help="ISO date-time to start from (default: now; no offset: the schedule's zone)"
+    )
     nxt.set_defaults(run=show_next)
 
 
@@ -47,13 +49,17 @@ def _iso_datetime(text: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date-time (e.g. 2026-11-27T09:00 or 2026-11-27T09:00+00:00)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date-time (e.g. 2026-11-27T09:00 or 2026-11-27T09:00+00:00)"
+        ) from None
 
 
 def _schedule_of(root) -> schedule.Schedule:
     newsletter, _ = load_newsletter(root)
     if newsletter.schedule is None:
-        raise ConfigError(f"{root / 'newsletter.yaml'} has no schedule (e.g. schedule: {{cron: \"0 9 * * fri\", timezone: Europe/London}})")
+        raise ConfigError(
+            f'{root / "newsletter.yaml"} has no schedule (e.g. schedule: {{cron: "0 9 * * fri", timezone: Europe/London}})'
+        )
     return newsletter.schedule
 
 

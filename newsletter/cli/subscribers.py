@@ -34,7 +34,11 @@ def register(commands) -> None:
     p = sub.add_parser("add", help="add one subscriber")
     p.add_argument("email")
     p.add_argument(
-        "--network", action="extend", type=lambda text: [n for n in text.split(",") if n], required=True, metavar="ID",
+        "--network",
+        action="extend",
+        type=lambda text: [n for n in text.split(",") if n],
+        required=True,
+        metavar="ID",
         help="a network id; repeat it (or give ids joined by commas) for several",
     )
     p.add_argument("--name")
@@ -87,8 +91,12 @@ def _smtputf8() -> bool:
 def run_import(args: argparse.Namespace) -> int:
     with _store(args) as (newsletter, engine):
         report = importer.import_csv(
-            engine, args.file, known_networks=newsletter.network_ids, smtputf8=_smtputf8(),
-            dry_run=args.dry_run, strict=args.strict,
+            engine,
+            args.file,
+            known_networks=newsletter.network_ids,
+            smtputf8=_smtputf8(),
+            dry_run=args.dry_run,
+            strict=args.strict,
         )
     where = display_path(args.file)
     for line, reason in report.rejected:
@@ -105,8 +113,13 @@ def run_import(args: argparse.Namespace) -> int:
 def run_add(args: argparse.Namespace) -> int:
     with _store(args) as (newsletter, engine):
         added = subscribers.add(
-            engine, args.email, networks=args.network, known_networks=newsletter.network_ids,
-            name=args.name, organisation=args.organisation, smtputf8=_smtputf8(),
+            engine,
+            args.email,
+            networks=args.network,
+            known_networks=newsletter.network_ids,
+            name=args.name,
+            organisation=args.organisation,
+            smtputf8=_smtputf8(),
         )
     print(f"added {added.email} to {', '.join(sorted(added.networks))}")
     return 0
@@ -167,7 +180,13 @@ def _json(rows: Iterable[Subscriber]) -> None:
     out = sys.stdout
     out.write("[")
     for i, s in enumerate(rows):
-        item = {"email": s.email, "name": s.name, "organisation": s.organisation, "networks": sorted(s.networks), "status": s.status.value}
+        item = {
+            "email": s.email,
+            "name": s.name,
+            "organisation": s.organisation,
+            "networks": sorted(s.networks),
+            "status": s.status.value,
+        }
         out.write(("," if i else "") + "\n  " + json.dumps(item, ensure_ascii=False))
     out.write("\n]\n")
 
@@ -203,5 +222,6 @@ def _networks_table(newsletter: Newsletter, counts: dict[str, dict[Status, int]]
         rows.append((network.id, network.name, str(active), str(sum(by_status.values()) - active)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join(
-        "  ".join(cell.rjust(w) if i >= 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows
+        "  ".join(cell.rjust(w) if i >= 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        for row in rows
     )

@@ -22,7 +22,11 @@ def register(commands) -> None:
     add_dir(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
-    p.add_argument("--dev", action="store_true", help="without NEWSLETTER_SECRET_KEY, use the development key `send` keeps beside newsletter.yaml")
+    p.add_argument(
+        "--dev",
+        action="store_true",
+        help="without NEWSLETTER_SECRET_KEY, use the development key `send` keeps beside newsletter.yaml",
+    )
     p.set_defaults(run=serve)
 
 
@@ -34,12 +38,17 @@ def serve(args: argparse.Namespace) -> int:
     config = settings()
     newsletter, _ = load_newsletter(args.dir)
     if not config.secret_key and not args.dev:
-        raise ConfigError("NEWSLETTER_SECRET_KEY is not set: it signs the unsubscribe links (use --dev to try the server without one)")
+        raise ConfigError(
+            "NEWSLETTER_SECRET_KEY is not set: it signs the unsubscribe links (use --dev to try the server without one)"
+        )
     # --dev: the development key `newsletter send` made for the outbox, so the links in those emails work here
     made_by_send = (args.dir / DEV_KEY_FILE).is_file()
     secret = secret_key(config, args.dir, smtp=False)
     if not config.secret_key and made_by_send:
-        print(f"note: --dev: tokens are checked with the development key in {display_path(args.dir / DEV_KEY_FILE)}", file=sys.stderr)
+        print(
+            f"note: --dev: tokens are checked with the development key in {display_path(args.dir / DEV_KEY_FILE)}",
+            file=sys.stderr,
+        )
     engine = open_store(config.database_for(args.dir))
     app = create_app(args.dir, engine, Signer(secret))
     here = f"http://{args.host}:{args.port}{urlsplit(newsletter.public_url).path.rstrip('/')}"
@@ -48,7 +57,9 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(message)s")
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     try:
-        uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, ws="none", lifespan="off", log_level="info")
+        uvicorn.run(
+            app, host=args.host, port=args.port, proxy_headers=True, ws="none", lifespan="off", log_level="info"
+        )
     finally:
         engine.dispose()
     return 0

@@ -70,7 +70,9 @@ def signer(config: Settings, root: Path, *, dry_run: bool = False) -> Signer:
 def dkim_key(config: Settings, newsletter: Newsletter) -> DKIMKey | None:
     if not config.dkim_key_file:
         if config.dkim_ed25519_key_file:
-            raise ConfigError("NEWSLETTER_DKIM_ED25519_KEY_FILE is set but NEWSLETTER_DKIM_KEY_FILE is not: Ed25519 signs beside RSA")
+            raise ConfigError(
+                "NEWSLETTER_DKIM_ED25519_KEY_FILE is set but NEWSLETTER_DKIM_KEY_FILE is not: Ed25519 signs beside RSA"
+            )
         return None
     if not config.dkim_selector:
         raise ConfigError("NEWSLETTER_DKIM_KEY_FILE is set but NEWSLETTER_DKIM_SELECTOR is not")

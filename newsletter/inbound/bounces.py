@@ -87,7 +87,7 @@ def listing(engine: sa.Engine, *, since: dt.datetime | None = None) -> Iterator[
 
 def bounce_counts(engine: sa.Engine, issue_date: dt.date) -> dict[str, dict[BounceKind, int]]:
     """For `newsletter status`: the issue's bounces and complaints by kind, per network of the subscriber and "all"."""
-    empty = {kind: 0 for kind in BounceKind}
+    empty = dict.fromkeys(BounceKind, 0)
     counts: dict[str, dict[BounceKind, int]] = {"all": dict(empty)}
     with engine.connect() as conn:
         for kind, count in conn.execute(

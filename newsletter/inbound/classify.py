@@ -87,7 +87,7 @@ def classify(data: bytes, *, bounce_address: str | None = None, unsubscribe_addr
         if not data.strip() or not msg.keys():
             return Classified(Kind.UNRECOGNISED, key, "not an email message (no header fields)")
         return _classify(msg, key, bounce_address, unsubscribe_address)
-    except Exception as exc:  # noqa: BLE001 - a message crafted to break a parser must not stop the run
+    except Exception as exc:
         return Classified(Kind.UNRECOGNISED, key, f"cannot be read: {type(exc).__name__}: {exc}")
 
 
@@ -249,7 +249,7 @@ def _detected_failures(msg: Message) -> tuple[Failure, ...]:
 
     try:
         temporary, permanent = all_failures(msg)
-    except Exception:  # noqa: BLE001 - one of its heuristics tripped over this message: not a bounce it knows
+    except Exception:
         return ()
     text = _notice_text(msg)
     failures = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -21,11 +20,10 @@ import sqlalchemy as sa
 from .. import delivery, ledger
 from ..content import Newsletter
 from ..delivery import SendConfig
-from ..transports import Transport
 from ..errors import ContentError, NewsletterError
 from ..folder import load_folder, load_newsletter
 from ..message import notice as notice_message
-from ..tokens import Signer
+from ..transports import Transport
 from .notices import Notice, compose
 from .readiness import IssueCheck, check_issues
 from .timing import issue_date, local, repeated_hour

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jinja2

@@ -13,10 +13,9 @@ import logging
 import pickle
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
@@ -31,9 +30,8 @@ from apscheduler.util import obj_to_ref
 from .. import ledger
 from ..content import Newsletter
 from ..delivery import SendConfig
-from ..transports import Transport
 from ..errors import ConfigError
-from ..tokens import Signer
+from ..transports import Transport
 from .firing import FiringResult, Outcome, fire, missed, tell_editor
 from .notices import compose
 from .timing import cron_trigger, issue_date

@@ -53,7 +53,9 @@ class Relay:
         except ValueError as exc:
             raise ConfigError(f"invalid SMTP URL: {exc}") from None
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ConfigError(f"invalid SMTP URL {_redacted(url)!r}: expected smtp://[user:pass@]host[:port] or smtps://...")
+            raise ConfigError(
+                f"invalid SMTP URL {_redacted(url)!r}: expected smtp://[user:pass@]host[:port] or smtps://..."
+            )
         implicit_tls = parts.scheme == "smtps"
         return cls(
             host=parts.hostname,
@@ -162,8 +164,12 @@ class SMTPTransport(BaseTransport):
                 raise TemporaryDeliveryError(
                     f"{relay} refused us before any message: {exc.code} {exc.message}", code=exc.code, reply=exc.message
                 ) from exc
-            except (SMTPException, OSError, asyncio.TimeoutError) as exc:
-                why = "certificate not trusted (set verify off only for a test relay)" if isinstance(exc, ssl.SSLError) else str(exc)
+            except (TimeoutError, SMTPException, OSError) as exc:
+                why = (
+                    "certificate not trusted (set verify off only for a test relay)"
+                    if isinstance(exc, ssl.SSLError)
+                    else str(exc)
+                )
                 raise TemporaryDeliveryError(f"cannot connect to {relay}: {why or type(exc).__name__}") from exc
         except DeliveryError:
             await _discard(connection)
@@ -180,7 +186,9 @@ class SMTPTransport(BaseTransport):
             options.append(f"SIZE={len(message.data)}")
         if utf8:
             if not connection.supports_extension("smtputf8"):
-                raise PermanentDeliveryError(f"{message.to}: {self.relay} does not take non-ASCII addresses (no SMTPUTF8)")
+                raise PermanentDeliveryError(
+                    f"{message.to}: {self.relay} does not take non-ASCII addresses (no SMTPUTF8)"
+                )
             options.append("SMTPUTF8")
         encoding = "utf-8" if utf8 else "ascii"
         stage = "MAIL FROM"
@@ -196,7 +204,7 @@ class SMTPTransport(BaseTransport):
             if exc.code == 421 and stage == "MAIL FROM" and reused:
                 raise _Stale from exc
             raise _classify(exc, message, stage) from exc
-        except (*_STALE, SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, *_STALE, SMTPException, OSError) as exc:
             connection.close()
             if stage == "MAIL FROM" and reused and isinstance(exc, _STALE):
                 raise _Stale from exc
@@ -211,7 +219,7 @@ class SMTPTransport(BaseTransport):
         try:
             await connection.rset()
             return True
-        except (SMTPException, OSError, asyncio.TimeoutError):
+        except (TimeoutError, SMTPException, OSError):
             return False
 
 
@@ -224,7 +232,9 @@ async def _data(connection: aiosmtplib.SMTP, data: bytes, timeout: float) -> SMT
     data() if a future aiosmtplib no longer has those parts.
     """
     protocol = connection.protocol
-    if protocol is None or not all(hasattr(protocol, a) for a in ("_command_lock", "_response_pending", "read_response")):
+    if protocol is None or not all(
+        hasattr(protocol, a) for a in ("_command_lock", "_response_pending", "read_response")
+    ):
         return await connection.data(data)
     if protocol._command_lock is None:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")

@@ -13,11 +13,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ..templates import WEB as TEMPLATES
 from ..assembly import assemble
 from ..errors import ContentError
 from ..folder import Folder, issue_files, load_folder
 from ..render import render
+from ..templates import WEB as TEMPLATES
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,9 @@ def upgrade() -> None:
         sa.Column("status_changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status_reason", sa.Text, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("status IN ('active', 'unsubscribed', 'bounced', 'complained')", name=op.f("ck_subscribers_status")),
+        sa.CheckConstraint(
+            "status IN ('active', 'unsubscribed', 'bounced', 'complained')", name=op.f("ck_subscribers_status")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscribers")),
         sa.UniqueConstraint("email_key", name=op.f("uq_subscribers_email_key")),
     )
@@ -36,11 +38,16 @@ def upgrade() -> None:
         sa.Column("subscriber_id", sa.Integer, nullable=False),
         sa.Column("network", sa.String(64), nullable=False),
         sa.ForeignKeyConstraint(
-            ["subscriber_id"], ["subscribers.id"], ondelete="CASCADE", name=op.f("fk_subscriber_networks_subscriber_id_subscribers")
+            ["subscriber_id"],
+            ["subscribers.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_subscriber_networks_subscriber_id_subscribers"),
         ),
         sa.PrimaryKeyConstraint("subscriber_id", "network", name=op.f("pk_subscriber_networks")),
     )
-    op.create_index(op.f("ix_subscriber_networks_network_subscriber_id"), "subscriber_networks", ["network", "subscriber_id"])
+    op.create_index(
+        op.f("ix_subscriber_networks_network_subscriber_id"), "subscriber_networks", ["network", "subscriber_id"]
+    )
     op.create_index(op.f("ix_subscribers_status_id"), "subscribers", ["status", "id"])
 
 

@@ -43,9 +43,12 @@ def upgrade() -> None:
         sa.Column("message_id", sa.String(400), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
-            "state IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'suppressed')", name=op.f("ck_deliveries_state")
+            "state IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'suppressed')",
+            name=op.f("ck_deliveries_state"),
         ),
-        sa.ForeignKeyConstraint(["send_id"], ["sends.id"], ondelete="CASCADE", name=op.f("fk_deliveries_send_id_sends")),
+        sa.ForeignKeyConstraint(
+            ["send_id"], ["sends.id"], ondelete="CASCADE", name=op.f("fk_deliveries_send_id_sends")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
         sa.UniqueConstraint("send_id", "subscriber_id", name=op.f("uq_deliveries_send_id_subscriber_id")),
     )
