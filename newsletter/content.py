@@ -138,6 +138,13 @@ class Carry(Model):
     resources_weeks: int = Field(26, ge=0)
 
 
+class Image(Model):
+    """A picture: `src` a file under content/images/ or an https URL; `alt` says what a reader who cannot see it should know."""
+
+    src: Line
+    alt: Line
+
+
 class Newsletter(Model):
     """Standing settings from newsletter.yaml."""
 
@@ -150,6 +157,10 @@ class Newsletter(Model):
     contacts: list[Contact] = []
     footer: Markdown | None = None
     carry: Carry = Carry()
+    address: Line | None = None  # the sender's postal address, printed in the footer
+    logo: Image | None = None
+    test_recipients: list[EmailStr] = []  # colleagues who get test copies ("Send a test")
+    editors: list[EmailStr] = []  # who may sign in to the editor when it is served beyond this machine
 
     @field_validator("networks", "contacts")
     @classmethod
@@ -192,6 +203,7 @@ class Item(Model):
     links: list[Link] = []
     networks: list[NetworkId] | None = Field(None, min_length=1)  # [] would reach nobody
     remind_until: dt.date | None = None
+    image: Image | None = None
 
     def for_networks(self, networks: frozenset[str] | None) -> bool:
         """Whether a reader of `networks` sees this item (None: a reader of every network)."""
