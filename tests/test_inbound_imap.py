@@ -248,7 +248,7 @@ def test_watch_wakes_on_imap_idle_when_mail_arrives(dovecot, engine):
         original = b"Message-ID: <20261127.1.aaaaaaaaaaaaaaaa@improvement.example.org>\r\n\r\n"
         dovecot.append(dsn(original, mail_from=f"bounces+{jo.id}@improvement.example.org", recipient=jo.email,
                            status="5.1.1", diagnostic="550 5.1.1 user unknown"))  # fmt: skip
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # generous: a loaded machine is slow to log in, not slow to wake
         while subscribers.by_id(engine, jo.id).status is Status.ACTIVE:
             assert time.monotonic() < deadline, lines
             time.sleep(0.05)

@@ -291,7 +291,6 @@ class ImapMailbox:
             return False
         with self._talking("waiting for new mail"):
             self.client.idle()
-            try:
-                return bool(self.client.idle_check(timeout=seconds))
-            finally:
-                self.client.idle_done()
+            news = bool(self.client.idle_check(timeout=seconds))
+            _, late = self.client.idle_done()  # what arrived as IDLE ended counts too, or it waits a whole poll
+            return news or bool(late)
