@@ -192,10 +192,10 @@ def _record(line: int, columns: list[str], cells: list[str], known: frozenset[st
     if len(cells) > len(columns):
         raise SubscriberError(f"{len(cells)} fields but the header has {len(columns)} (an unquoted comma?)")
     cells = cells + [""] * (len(columns) - len(cells))
-    if any(cell.strip() for name, cell in zip(columns, cells) if not name):
+    if any(cell.strip() for name, cell in zip(columns, cells, strict=True) if not name):
         raise SubscriberError("a value in a column that has no name in the header")
-    row = dict(zip(columns, cells))
-    fields = {c: _unquoted(check_text(row[c], what=c)) for c in ("name", "organisation") if c in row}
+    row = dict(zip(columns, cells, strict=True))
+    fields: dict[str, str | None] = {c: _unquoted(check_text(row[c], what=c)) for c in ("name", "organisation") if c in row}
     email, key = normalize_address(_unquoted(check_text(row["email"], what="email address")) or "", smtputf8=smtputf8)
     networks = check_networks((check_text(row["networks"], what="networks") or "").split(";"), known_networks=known)
     status = None
@@ -324,7 +324,7 @@ def _merge(conn: sa.Connection, batch: list[Record], report: ImportReport, *, wr
             ],
             returning=(S.c.id, S.c.email_key),
         )
-        ids = dict((key, sid) for sid, key in inserted)
+        ids = {key: sid for sid, key in inserted}
         memberships.update((ids[r.key], r.networks) for r in new)
     if details:
         conn.execute(
@@ -350,7 +350,7 @@ def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict], *, returning
         arrays = [sa.bindparam(n, [r[n] for r in rows], type_=postgresql.ARRAY(table.c[n].type)) for n in names]
         statement, params = statement.from_select(names, sa.select(*(sa.func.unnest(a) for a in arrays))), None
     if returning:
-        return conn.execute(statement.returning(*returning), params).all()
+        return list(conn.execute(statement.returning(*returning), params).all())
     conn.execute(statement, params)
     return []
 

@@ -175,7 +175,8 @@ class _Builder:
         if isinstance(node, MappingNode):
             return self._mapping(node, loc)
         if isinstance(node, SequenceNode):
-            return [self.build(child, loc + (i,)) for i, child in enumerate(node.value)]
+            return [self.build(child, (*loc, i)) for i, child in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)
         return self._scalar(node, loc)
 
     def _mapping(self, node: MappingNode, loc: Loc) -> dict[Any, Any]:
@@ -188,11 +189,11 @@ class _Builder:
                 continue
             line = key_node.start_mark.line + 1
             if key in seen:
-                self.fail(key_node, loc + (key,), f"'{key}' is given twice, on lines {seen[key]} and {line}: keep one")
+                self.fail(key_node, (*loc, key), f"'{key}' is given twice, on lines {seen[key]} and {line}: keep one")
                 continue
             seen[key] = line
-            self.source.lines[loc + (key,)] = line
-            out[key] = self.build(value_node, loc + (key,))
+            self.source.lines[(*loc, key)] = line
+            out[key] = self.build(value_node, (*loc, key))
         return out
 
     def _scalar(self, node: ScalarNode, loc: Loc) -> Any:
@@ -203,7 +204,7 @@ class _Builder:
             return None
         if tag.endswith(":bool"):
             return text.lower() == "true"
-        if tag.endswith(":int") or tag.endswith(":float"):
+        if tag.endswith((":int", ":float")):
             if len(text.lstrip("+-0")) > MAX_DIGITS:
                 self.fail(node, loc, f"a number of {len(text)} digits: write at most {MAX_DIGITS}")
                 return None
