@@ -9,6 +9,7 @@ unsubscribed, bounced or complained is never made active again by an import.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import difflib
 import re
 from collections.abc import Iterable, Iterator
@@ -195,7 +196,9 @@ def _record(line: int, columns: list[str], cells: list[str], known: frozenset[st
     if any(cell.strip() for name, cell in zip(columns, cells, strict=True) if not name):
         raise SubscriberError("a value in a column that has no name in the header")
     row = dict(zip(columns, cells, strict=True))
-    fields: dict[str, str | None] = {c: _unquoted(check_text(row[c], what=c)) for c in ("name", "organisation") if c in row}
+    fields: dict[str, str | None] = {
+        c: _unquoted(check_text(row[c], what=c)) for c in ("name", "organisation") if c in row
+    }
     email, key = normalize_address(_unquoted(check_text(row["email"], what="email address")) or "", smtputf8=smtputf8)
     networks = check_networks((check_text(row["networks"], what="networks") or "").split(";"), known_networks=known)
     status = None
@@ -258,87 +261,115 @@ def import_csv(
     return report
 
 
+@dataclass
+class _Changes:
+    """What one batch changes in the store, worked out before anything is written."""
+
+    reason: str
+    when: dt.datetime
+    new: list[Record] = field(default_factory=list)
+    details: list[dict] = field(default_factory=list)  # name/organisation updates
+    statuses: list[dict] = field(default_factory=list)  # suppressions the file records
+    memberships: dict[int, frozenset[str]] = field(default_factory=dict)  # networks to set, by subscriber id
+
+
 def _merge(conn: sa.Connection, batch: list[Record], report: ImportReport, *, write: bool) -> None:
     """Count and (if `write`) apply one batch: insert new addresses, update known ones, keep suppressions."""
-    if not batch:
-        return
-    keys = [r.key for r in batch]
+    if batch:
+        changes = _plan(conn, batch, report)
+        if write:
+            _apply(conn, changes)
+
+
+def _plan(conn: sa.Connection, batch: list[Record], report: ImportReport) -> _Changes:
     existing = {
         row.email_key: row
         for row in conn.execute(
-            sa.select(S.c.id, S.c.email_key, S.c.name, S.c.organisation, S.c.status).where(S.c.email_key.in_(keys))
+            sa.select(S.c.id, S.c.email_key, S.c.name, S.c.organisation, S.c.status).where(
+                S.c.email_key.in_([r.key for r in batch])
+            )
         )
     }
     networks = networks_of(conn, [row.id for row in existing.values()])
-    when = now()
-    reason = f"imported from {report.path.name}"
-    new: list[Record] = []
-    details: list[dict] = []
-    statuses: list[dict] = []
-    memberships: dict[int, frozenset[str]] = {}
+    changes = _Changes(reason=f"imported from {report.path.name}", when=now())
     for record in batch:
         row = existing.get(record.key)
         if row is None:
-            new.append(record)
+            changes.new.append(record)
             report.added += 1
-            continue
-        changed = False
-        current = {"name": row.name, "organisation": row.organisation}
-        wanted = {**current, **record.fields}
-        if wanted != current:
-            details.append({"b_id": row.id, **wanted})
-            changed = True
-        if networks.get(row.id, set()) != record.networks:
-            memberships[row.id] = record.networks
-            changed = True
-        if row.status != Status.ACTIVE:
+        elif _plan_update(changes, row, record, networks.get(row.id, frozenset())):
+            report.updated += 1
+        elif row.status != Status.ACTIVE:
             report.suppressed_kept += 1
-            continue
-        if record.status not in (None, Status.ACTIVE):
-            statuses.append(
-                {"b_id": row.id, "status": record.status.value, "status_reason": reason, "status_changed_at": when}
-            )
-            changed = True
-        report.updated += changed
-        report.unchanged += not changed
-    if not write:
-        return
+        else:
+            report.unchanged += 1
+    return changes
+
+
+def _plan_update(changes: _Changes, row: sa.Row, record: Record, networks: frozenset[str]) -> bool:
+    """Add what `record` changes of a known subscriber; whether it counts as updated (never a suppressed one)."""
+    changed = False
+    current = {"name": row.name, "organisation": row.organisation}
+    wanted = {**current, **record.fields}
+    if wanted != current:
+        changes.details.append({"b_id": row.id, **wanted})
+        changed = True
+    if networks != record.networks:
+        changes.memberships[row.id] = record.networks
+        changed = True
+    if row.status != Status.ACTIVE:
+        return False  # details and networks follow the file; the suppression stays
+    if record.status not in (None, Status.ACTIVE):
+        changes.statuses.append(
+            {
+                "b_id": row.id,
+                "status": record.status.value,
+                "status_reason": changes.reason,
+                "status_changed_at": changes.when,
+            }
+        )
+        changed = True
+    return changed
+
+
+def _apply(conn: sa.Connection, changes: _Changes) -> None:
+    memberships = dict(changes.memberships)
     if memberships:
         conn.execute(N.delete().where(N.c.subscriber_id.in_(list(memberships))))
-    if new:
-        inserted = _insert(
-            conn,
-            S,
-            [
-                dict(
-                    email=r.email,
-                    email_key=r.key,
-                    name=r.fields.get("name"),
-                    organisation=r.fields.get("organisation"),
-                    status=(r.status or Status.ACTIVE).value,
-                    status_changed_at=when,
-                    status_reason=reason,
-                    created_at=when,
-                )
-                for r in new
-            ],
-            returning=(S.c.id, S.c.email_key),
-        )
-        ids = {key: sid for sid, key in inserted}
-        memberships.update((ids[r.key], r.networks) for r in new)
-    if details:
+    if changes.new:
+        memberships.update(_insert_new(conn, changes))
+    if changes.details:
         conn.execute(
             S.update()
             .where(S.c.id == sa.bindparam("b_id"))
             .values(name=sa.bindparam("name"), organisation=sa.bindparam("organisation")),
-            details,
+            changes.details,
         )
-    if statuses:
-        conn.execute(S.update().where(S.c.id == sa.bindparam("b_id")), statuses)
+    if changes.statuses:
+        conn.execute(S.update().where(S.c.id == sa.bindparam("b_id")), changes.statuses)
     if memberships:
         _insert(
             conn, N, [dict(subscriber_id=sid, network=n) for sid, nets in memberships.items() for n in sorted(nets)]
         )
+
+
+def _insert_new(conn: sa.Connection, changes: _Changes) -> dict[int, frozenset[str]]:
+    """Insert the batch's new subscribers; their networks by their new ids."""
+    rows = [
+        dict(
+            email=r.email,
+            email_key=r.key,
+            name=r.fields.get("name"),
+            organisation=r.fields.get("organisation"),
+            status=(r.status or Status.ACTIVE).value,
+            status_changed_at=changes.when,
+            status_reason=changes.reason,
+            created_at=changes.when,
+        )
+        for r in changes.new
+    ]
+    ids = {key: sid for sid, key in _insert(conn, S, rows, returning=(S.c.id, S.c.email_key))}
+    return {ids[r.key]: r.networks for r in changes.new}
 
 
 def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict], *, returning: tuple = ()) -> list[sa.Row]:
