@@ -18,7 +18,7 @@ from .common import add_dir, iso_date
 from .content import warning_line
 
 
-def register(commands) -> None:
+def register(commands: argparse._SubParsersAction) -> None:
     """Add `import minutes` and `import text` to the `newsletter` parser."""
     p = commands.add_parser("import", help="turn plain text into content files: meeting minutes, last year's updates")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
@@ -59,8 +59,8 @@ def run_minutes(args: argparse.Namespace) -> int:
             print(f"    check: {doubt}")
     if found.doubts:
         print("Lines that may hold actions (commented at the end of the file):")
-    for doubt in found.doubts:
-        print(f"  line {doubt.line}: {doubt.reason}: {doubt.text}")
+    for maybe in found.doubts:
+        print(f"  line {maybe.line}: {maybe.reason}: {maybe.text}")
     return 0
 
 

@@ -10,7 +10,12 @@ from . import yamlout
 from .lines import Line, plain
 
 EMAIL = re.compile(r"(?:mailto:)?(?P<email>[\w.+'-]+@[\w-]+(?:\.[\w-]+)+)", re.IGNORECASE)
-PHONE = re.compile(r"(?:(?:tel|telephone|phone|mobile|mob|t|m)\.?\s*:?\s*)?(?P<phone>\+?\(?\d[\d ()-]{6,}\d)", re.I)
+PHONE = re.compile(
+    r"(?:(?:tel|telephone|phone|mobile|mob|t|m)\.?\s*:?\s*)?(?P<phone>\+?\(?\d[\d ()-]{6,}\d)", re.IGNORECASE
+)
+LABEL_LEFT = re.compile(
+    r"\b(?:e-?mail|tel|telephone|phone|mobile)\s*:?\s*$", re.IGNORECASE
+)  # "Email:" once its address is out
 ROLE_NAME = re.compile(r"^(?P<role>[^:]{2,120}):\s*(?P<name>[^():,]{2,80}?)\s*(?:\((?P<org>[^()]{2,120})\))?$")
 NAME_ROLE = re.compile(
     r"^(?P<name>[^,–—()]{2,80}?)\s*[,–—]\s*(?P<role>[^,–—()]{2,120}?)(?:\s*[,–—(]\s*(?P<org>[^,–—()]{2,120}))?\)?$"
@@ -50,7 +55,7 @@ def read_contacts(lines: list[Line]) -> tuple[list[Contact], list[Line]]:
         rest = EMAIL.sub("", text) if email else text
         phone = PHONE.search(rest)
         rest = (PHONE.sub("", rest) if phone else rest).strip(" ,;|–—-:")
-        rest = re.sub(r"\b(?:e-?mail|tel|telephone|phone|mobile)\s*:?\s*$", "", rest, flags=re.I).strip(" ,;|–—-:")
+        rest = LABEL_LEFT.sub("", rest).strip(" ,;|–—-:")
         who = ROLE_NAME.match(rest) or NAME_ROLE.match(rest) if rest else None
         if who is not None:
             contacts.append(Contact(who["role"].strip(), who["name"].strip(), (who["org"] or "").strip() or None))

@@ -14,7 +14,9 @@ BULLET = re.compile(r"^(?P<mark>[•·\-*o▪◦‣○●■□➢➤►✓✔�
 SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000\t]")  # non-breaking and other odd spaces, tabs
 INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")  # zero-width characters and soft hyphens
 URL = re.compile(r"(?:https?://|www\.)[^\s<>()]*[^\s<>().,;:!?'\"’”]", re.IGNORECASE)
-QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "′": "'", "″": '"'})
+QUOTES = str.maketrans(
+    dict.fromkeys("\u2018\u2019\u201a\u201b\u2032", "'") | dict.fromkeys("\u201c\u201d\u201e\u2033", '"')
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def heading(line: Line, names: Iterable[str]) -> tuple[str, str] | None:
     for name in sorted(names, key=len, reverse=True):
         if text == name or text == name + ":":
             return name, ""
-        if text.startswith(name + ":") or text.startswith(name + " -") or text.startswith(name + " –"):
+        if text.startswith((name + ":", name + " -", name + " –")):
             rest = line.text.strip("*_#= ")[len(name) + 1 :].lstrip(":-– ").strip()
             return name, rest
     return None

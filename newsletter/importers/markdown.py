@@ -14,8 +14,10 @@ LABELLED_LINE = re.compile(
     rf"^(?P<label>[^()<>]{{2,150}}?)\s*(?:\(\s*<?(?P<u1>{_U})>?\s*\)|<(?P<u2>{_U})>|(?::|–|—|\s-)\s*<?(?P<u3>{_U})>?)[.,]?$",
     re.IGNORECASE,
 )
-LABELLED = re.compile(rf"(?P<label>[^.;:!?()<>\[\]]{{2,120}}?)\s*(?:\(\s*<?(?P<u1>{_U})>?\s*\)|<(?P<u2>{_U})>)", re.I)
-BARE = re.compile(rf"(?<![(<\[])(?P<url>https?://[^\s<>()]*[^\s<>().,;:!?'\"’”])", re.IGNORECASE)
+LABELLED = re.compile(
+    rf"(?P<label>[^.;:!?()<>\[\]]{{2,120}}?)\s*(?:\(\s*<?(?P<u1>{_U})>?\s*\)|<(?P<u2>{_U})>)", re.IGNORECASE
+)
+BARE = re.compile(r"(?<![(<\[])(?P<url>https?://[^\s<>()]*[^\s<>().,;:!?'\"’”])", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from .dates import find_date
 from .lines import URL
 
 PUBLISHED_BY = re.compile(
-    r"^(?P<title>.+?)\s*[,–—-]?\s+(?:published|produced|issued|released)\s+by\s+(?P<rest>.+)$", re.I
+    r"^(?P<title>.+?)\s*[,–—-]?\s+(?:published|produced|issued|released)\s+by\s+(?P<rest>.+)$", re.IGNORECASE
 )
 PARTS = re.compile(r"\s+[–—|]\s+|\s+-\s+")
 

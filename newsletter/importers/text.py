@@ -36,7 +36,7 @@ HEADINGS = {
     "contacts": ("contact details", "contacts", "key contacts", "who to contact"),
 }
 HEADER = re.compile(
-    r"\b(?:update|issue|bulletin|newsletter|edition)\s*(?:no\.?|number|#)?\s*(?P<number>\d{1,5})\b", re.I
+    r"\b(?:update|issue|bulletin|newsletter|edition)\s*(?:no\.?|number|#)?\s*(?P<number>\d{1,5})\b", re.IGNORECASE
 )
 REMIND_DAYS = 14  # a reminder with no date of its own repeats for two weeks
 DEADLINE = re.compile(r"\b(?:by|until|before|closing date|deadline|closes|ends)\b", re.IGNORECASE)
@@ -219,19 +219,17 @@ def import_text(
 
 
 def _date_number(found: Read, date: dt.date | None, number: int | None) -> tuple[dt.date, int]:
-    date = found.date or date
-    number = found.number or number
-    missing = [what for what, value in (("--date YYYY-MM-DD", date), ("--number N", number)) if value is None]
-    if missing:
+    date, number = found.date or date, found.number or number
+    if date is None or number is None:
+        missing = [flag for flag, value in (("--date YYYY-MM-DD", date), ("--number N", number)) if value is None]
         raise ValueError(
-            f"the text gives no issue {' or '.join(m.split()[0][2:] for m in missing)}: give {' and '.join(missing)}"
+            f"the text gives no issue {' or '.join(m[2:].split()[0] for m in missing)}: give {' and '.join(missing)}"
         )
-    assert date is not None and number is not None
     return date, number
 
 
 def _intro(preamble: list[Line], out: _Out) -> None:
-    """The lines before the first block as the intro; a lone short line (a heading, a picture's caption) is kept aside."""
+    """The lines before the first block as the intro, less a lone short line (a heading, a caption) or a teaser."""
     kept: list[Line] = []
     paras = paragraphs(preamble)
     for i, para in enumerate(paras):
@@ -318,9 +316,10 @@ def _item(draft: Draft, title: str, out: _Out, *, date: dt.date) -> yamlout.Comm
 
 def _remind_until(draft: Draft, date: dt.date) -> dt.date | None:
     for line in draft.update + draft.action:
-        if (deadline := DEADLINE.search(line.text)) and (found := find_date(line.text[deadline.end() :], near=date)):
-            if found.date >= date:
-                return found.date
+        deadline = DEADLINE.search(line.text)
+        found = find_date(line.text[deadline.end() :], near=date) if deadline else None
+        if found is not None and found.date >= date:
+            return found.date
     return None
 
 
