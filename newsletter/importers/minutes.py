@@ -14,14 +14,17 @@ NAME = r"(?:[A-Z][\w'’.-]*)(?:\s+(?:and|&|of|the|de|van|von|[A-Z][\w'’.-]*))
 GROUP = (
     r"(?:all\s+(?:members|authorities|las|colleagues|networks?)|colleagues|members|everyone|each\s+(?:la|authority))"
 )
-DOES = r"(?:will|to(?!\s+be\b)|shall|is\s+to|are\s+to|agreed\s+to|plans?\s+to|has\s+agreed\s+to|offered\s+to|would)"
-OWNER_FIRST = re.compile(rf"^(?P<owner>{NAME}|{GROUP})\s+{DOES}\s+(?P<what>.+)$", re.IGNORECASE)
-OWNER_FIRST_STRICT = re.compile(rf"^(?P<owner>{NAME})\s+{DOES}\s+(?P<what>.+)$")
+# "will", "agreed to"…; a bare "to" only before a verb ("to share", not "to Stuart" or "to be sent")
+DOES = (
+    r"(?:(?i:will|shall|is\s+to|are\s+to|agreed\s+to|plans?\s+to|has\s+agreed\s+to|offered\s+to|would)"
+    r"|(?i:to)(?!\s+be\b)(?=\s+[a-z]))"
+)
+OWNER_FIRST = re.compile(rf"^(?P<owner>{NAME}|(?i:{GROUP}))\s+{DOES}\s+(?P<what>.+)$")
 # an unmarked line reads as an action only with a firm verb: "Stuart will raise…", not "Responding to…" or "We will…"
 PROMISE = re.compile(
-    rf"^(?!(?:We|I|They|It|This|That|There|These|Those)\b)(?P<owner>{NAME})\s+(?:will|shall|agreed\s+to|offered\s+to)\s+\S"
+    rf"^(?!(?:We|I|They|It|This|That|There|These|Those)\b)(?P<owner>{NAME})\s+(?i:will|shall|agreed\s+to|offered\s+to)\s+\S"
 )
-OWNER_LATER = re.compile(rf"(?:^|[–—;:]\s*|\s-\s)(?P<owner>{NAME}|{GROUP})\s+{DOES}\s+\S", re.IGNORECASE)
+OWNER_LATER = re.compile(rf"(?:^|[–—;:]\s*|\s-\s)(?P<owner>{NAME}|(?i:{GROUP}))\s+{DOES}\s+\S")
 NUMBERING = re.compile(r"^\d+(?:\.\d+)*\.?\s+")
 ACTION = re.compile(r"^(?:(?i:actions?)\s*[:–—-]|ACTIONS?\b|(?i:action\s+points?)\s*[:–—-])\s*(?P<rest>.*)$")
 DUE = re.compile(r"\b(?:by|before|no\s+later\s+than|until|due)\s+(?P<when>[^,;()]+)", re.IGNORECASE)
@@ -141,7 +144,7 @@ def parse_action(text: str, *, line: int, meeting: dt.date) -> Action:
     """Owner, action and due date of one action's text ("Douglas Sinclair will share the protocol by 24 March")."""
     text = text.strip().rstrip(".").strip()
     doubts: list[str] = []
-    match = OWNER_FIRST_STRICT.match(text) or OWNER_FIRST.match(text)
+    match = OWNER_FIRST.match(text)
     if match:
         owner, what = match["owner"], match["what"].strip()
         owner = owner[0].upper() + owner[1:]
