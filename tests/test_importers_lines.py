@@ -34,7 +34,7 @@ ISSUE = dt.date(2026, 11, 13)
         ("o a Word sub-bullet", "o a Word sub-bullet", "-", "a Word sub-bullet"),
         ("\t–\tan en dash", "– an en dash", "-", "an en dash"),
         ("1. first", "1. first", "1.", "first"),
-        ("2) second", "2) second", "1.", "second"),
+        ("2) second", "2) second", "2.", "second"),
         ("a\u00a0non-breaking\u00a0space  ", "a non-breaking space", None, "a non-breaking space"),
         ("zero\u200bwidth", "zerowidth", None, "zerowidth"),
         ("“Curly” quotes’ kept", "“Curly” quotes’ kept", None, "“Curly” quotes’ kept"),
@@ -128,13 +128,24 @@ def test_a_network_is_matched_by_name_id_or_initials(label: str, network: str | 
     [
         (
             "Lead Members Group: Friday 11 December 2026. More information from Morgan Hale (contact details below)",
-            {"network": "lead-members", "title": "Lead Members Group", "date": dt.date(2026, 12, 11),
-             "contact": "programme-manager"},
+            {
+                "network": "lead-members",
+                "title": "Lead Members Group",
+                "date": dt.date(2026, 12, 11),
+                "contact": "programme-manager",
+            },
         ),
         (
             "QA Network: Monday 7 December 2026. 2pm – 5pm. Contact Aoife Brennan for the Teams invitation",
-            {"network": "qa-leads", "title": "QA Network", "date": dt.date(2026, 12, 7), "start": "14:00",
-             "end": "17:00", "location": "Online (Teams)", "contact": "qa-convener"},
+            {
+                "network": "qa-leads",
+                "title": "QA Network",
+                "date": dt.date(2026, 12, 7),
+                "start": "14:00",
+                "end": "17:00",
+                "location": "Online (Teams)",
+                "contact": "qa-convener",
+            },
         ),
         (
             "Fostering Network: 10.30am 19 January 2027",
@@ -142,8 +153,14 @@ def test_a_network_is_matched_by_name_id_or_initials(label: str, network: str | 
         ),
         (
             "SEND Network – 14 January, 10am–12pm at County Hall, Anytown",
-            {"network": "send", "title": "SEND Network", "date": dt.date(2027, 1, 14), "start": "10:00",
-             "end": "12:00", "location": "County Hall"},
+            {
+                "network": "send",
+                "title": "SEND Network",
+                "date": dt.date(2027, 1, 14),
+                "start": "10:00",
+                "end": "12:00",
+                "location": "County Hall",
+            },
         ),
         ("SEND Network: 1 November 2026", None),  # before the issue: not a meeting to announce
         ("The Lead Members Group agreed the plan", None),
@@ -159,30 +176,46 @@ def test_a_meeting_line(text: str, meeting: dict | None) -> None:
     [
         (
             "Multi-agency audit tool: children missing education published by Westshire Council on 6 November 2026",
-            {"title": "Multi-agency audit tool: children missing education", "publisher": "Westshire Council",
-             "published": dt.date(2026, 11, 6)},
+            {
+                "title": "Multi-agency audit tool: children missing education",
+                "publisher": "Westshire Council",
+                "published": dt.date(2026, 11, 6),
+            },
         ),
         (
             "Workforce turnover analysis 2026 published by the Regional Improvement Programme on 30 October 2026",
-            {"title": "Workforce turnover analysis 2026", "publisher": "Regional Improvement Programme",
-             "published": dt.date(2026, 10, 30)},
+            {
+                "title": "Workforce turnover analysis 2026",
+                "publisher": "Regional Improvement Programme",
+                "published": dt.date(2026, 10, 30),
+            },
         ),
         (
             "Practice guide published by Regional Health Partnership 2 November 2026 (https://health.example.org/g)",
-            {"title": "Practice guide", "publisher": "Regional Health Partnership",
-             "published": dt.date(2026, 11, 2), "url": "https://health.example.org/g"},
+            {
+                "title": "Practice guide",
+                "publisher": "Regional Health Partnership",
+                "published": dt.date(2026, 11, 2),
+                "url": "https://health.example.org/g",
+            },
         ),
         (
             "Early help toolkit – Partnership Office – 4 January 2027 – https://p.example.org/toolkit",
-            {"title": "Early help toolkit", "publisher": "Partnership Office", "published": dt.date(2027, 1, 4),
-             "url": "https://p.example.org/toolkit"},
+            {
+                "title": "Early help toolkit",
+                "publisher": "Partnership Office",
+                "published": dt.date(2027, 1, 4),
+                "url": "https://p.example.org/toolkit",
+            },
         ),
         (
             "Audit guide (Westshire Council, 6 November 2026)",
             {"title": "Audit guide", "publisher": "Westshire Council", "published": dt.date(2026, 11, 6)},
         ),
-        ("Peer review guidance: quality assurance of supervision",
-         {"title": "Peer review guidance: quality assurance of supervision"}),
+        (
+            "Peer review guidance: quality assurance of supervision",
+            {"title": "Peer review guidance: quality assurance of supervision"},
+        ),
     ],
 )
 def test_a_resource_line(text: str, resource: dict) -> None:
@@ -194,16 +227,22 @@ def test_a_resource_line(text: str, resource: dict) -> None:
     [
         ("First line\nsecond line\n\nNew paragraph", "First line\nsecond line\n\nNew paragraph", []),
         ("Intro:\n  • one\n  • two", "Intro:\n\n- one\n- two", []),
-        ("1. first\n2) second", "1. first\n1. second", []),
+        ("1. first\n2) second", "1. first\n2. second", []),
         ("Read the plan (https://x.example.org/plan) today", "[Read the plan](https://x.example.org/plan) today", []),
         ("See the guide <https://x.example.org/g>.", "", [Link("See the guide", "https://x.example.org/g")]),
         ("See <https://x.example.org/g> or call", "[See](https://x.example.org/g) or call", []),
         ("Go to https://x.example.org/a now", "Go to <https://x.example.org/a> now", []),
-        ("You can read the draft plan here\nhttps://x.example.org/plan.pdf", "",
-         [Link("You can read the draft plan here", "https://x.example.org/plan.pdf")]),
+        (
+            "You can read the draft plan here\nhttps://x.example.org/plan.pdf",
+            "",
+            [Link("You can read the draft plan here", "https://x.example.org/plan.pdf")],
+        ),
         ("The audit tool: https://x.example.org/tool", "", [Link("The audit tool", "https://x.example.org/tool")]),
-        ("Paragraph.\n\nhttps://x.example.org/turnover-2026", "Paragraph.",
-         [Link("turnover 2026 on x.example.org", "https://x.example.org/turnover-2026")]),
+        (
+            "Paragraph.\n\nhttps://x.example.org/turnover-2026",
+            "Paragraph.",
+            [Link("turnover 2026 on x.example.org", "https://x.example.org/turnover-2026")],
+        ),
         ("# not a heading", "\\# not a heading", []),
     ],
 )
@@ -217,8 +256,13 @@ def test_plain_text_as_markdown(text: str, markdown: str, links: list[Link]) -> 
         (
             "Programme Manager: Morgan Hale (Regional Improvement Programme)\nmorgan.hale@improvement.example.org\n"
             "07700 900101",
-            ("Programme Manager", "Morgan Hale", "Regional Improvement Programme", "morgan.hale@improvement.example.org",
-             "07700 900101"),
+            (
+                "Programme Manager",
+                "Morgan Hale",
+                "Regional Improvement Programme",
+                "morgan.hale@improvement.example.org",
+                "07700 900101",
+            ),
         ),
         (
             "Jo Bloggs, Programme Lead, South Coast Partnership\nEmail: jo.bloggs@example.org\nTel: 01234 567890",

@@ -17,21 +17,47 @@ MEETING = dt.date(2021, 3, 10)
 @pytest.mark.parametrize(
     ("text", "owner", "action", "due"),
     [
-        ("Douglas Sinclair will share the East Sussex audit tool", "Douglas Sinclair", "share the East Sussex audit tool", None),
+        (
+            "Douglas Sinclair will share the East Sussex audit tool",
+            "Douglas Sinclair",
+            "share the East Sussex audit tool",
+            None,
+        ),
         ("Douglas Sinclair to share East Sussex protocol", "Douglas Sinclair", "share East Sussex protocol", None),
         ("Kent will share the programme.", "Kent", "share the programme", None),
         ("Stuart plans to do a monthly touch base", "Stuart", "do a monthly touch base", None),
-        ("West Sussex agreed to circulate the paper by 24th March", "West Sussex", "circulate the paper by 24th March",
-         dt.date(2021, 3, 24)),
-        ("Stuart will aim for this before the end of April", "Stuart", "aim for this before the end of April",
-         dt.date(2021, 4, 30)),
-        ("Mary O’Brien will send it by Friday 2 April 2021", "Mary O’Brien", "send it by Friday 2 April 2021",
-         dt.date(2021, 4, 2)),
+        (
+            "West Sussex agreed to circulate the paper by 24th March",
+            "West Sussex",
+            "circulate the paper by 24th March",
+            dt.date(2021, 3, 24),
+        ),
+        (
+            "Stuart will aim for this before the end of April",
+            "Stuart",
+            "aim for this before the end of April",
+            dt.date(2021, 4, 30),
+        ),
+        (
+            "Mary O’Brien will send it by Friday 2 April 2021",
+            "Mary O’Brien",
+            "send it by Friday 2 April 2021",
+            dt.date(2021, 4, 2),
+        ),
         ("colleagues to share their plans", "Colleagues", "share their plans", None),
         ("Thoughts/feedback to be sent to Stuart", NOBODY, "Thoughts/feedback to be sent to Stuart", None),
-        ("Nominees to be sent to Diane by 24th March", NOBODY, "Nominees to be sent to Diane by 24th March",
-         dt.date(2021, 3, 24)),
-        ("Dates to be agreed – Diane will send a template", "Diane", "Dates to be agreed – Diane will send a template", None),
+        (
+            "Nominees to be sent to Diane by 24th March",
+            NOBODY,
+            "Nominees to be sent to Diane by 24th March",
+            dt.date(2021, 3, 24),
+        ),
+        (
+            "Dates to be agreed – Diane will send a template",
+            "Diane",
+            "Dates to be agreed – Diane will send a template",
+            None,
+        ),
     ],
 )
 def test_an_action_s_owner_action_and_due_date(text: str, owner: str, action: str, due: dt.date | None) -> None:

@@ -72,7 +72,10 @@ def read_contacts(lines: list[Line]) -> tuple[list[Contact], list[Line]]:
 
 
 def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", plain(text)).strip("-")[:40].strip("-") or "contact"
+    ident = re.sub(r"[^a-z0-9]+", "-", plain(text)).strip("-")
+    while len(ident) > 40 and "-" in ident:
+        ident = ident.rsplit("-", 1)[0]  # whole words: "convener-of-the-quality-assurance"
+    return ident or "contact"
 
 
 def new_ids(contacts: list[Contact], existing: dict[str, str]) -> tuple[dict[int, str], dict[int, str]]:

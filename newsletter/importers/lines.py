@@ -26,7 +26,7 @@ class Line:
     number: int
     text: str  # spaces tidied and stripped; curly quotes kept, as the newsletter prints them
     indent: int = 0
-    bullet: str | None = None  # "-" for a bullet, "1." for a numbered entry, None for plain text
+    bullet: str | None = None  # "-" for a bullet, "3." for the numbered entry 3, None for plain text
     body: str = ""  # the text without its bullet
 
     @property
@@ -70,8 +70,8 @@ def tidy(number: int, raw: str) -> Line:
     if match is None or (match.group("mark") == "o" and len(text) < 4):
         return Line(number, text, indent, None, text)
     mark = match.group("mark")
-    ordered = bool(re.search(r"\d", mark))
-    return Line(number, text, indent, "1." if ordered else "-", text[match.end() :].strip())
+    digits = re.search(r"\d+", mark)
+    return Line(number, text, indent, f"{digits.group()}." if digits else "-", text[match.end() :].strip())
 
 
 def heading(line: Line, names: Iterable[str]) -> tuple[str, str] | None:

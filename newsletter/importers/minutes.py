@@ -122,9 +122,9 @@ def _listed(following: list[Line]) -> list[Line]:
             continue
         if not entries:
             entries.append(line)
-        elif entries[0].bullet is not None and line.bullet == entries[0].bullet and line.indent >= 0:
-            if line.bullet == "1." and NUMBERING.match(line.text) and not _numbered_like(entries[0], line):
-                break
+        elif entries[0].bullet == "-" and line.bullet == "-":
+            entries.append(line)
+        elif entries[0].bullet not in (None, "-") and line.bullet not in (None, "-") and _numbered_like(entries[0], line):
             entries.append(line)
         elif entries[0].bullet is None and line.bullet is None and not NUMBERING.match(line.text):
             entries.append(line)
@@ -135,9 +135,7 @@ def _listed(following: list[Line]) -> list[Line]:
 
 def _numbered_like(first: Line, line: Line) -> bool:
     """Whether `line` continues `first`'s numbered list (1., 2., 3.) rather than the minutes' own numbering."""
-    a = re.match(r"\(?(\d+)", first.text)
-    b = re.match(r"\(?(\d+)", line.text)
-    return bool(a and b and int(b[1]) <= int(a[1]) + 20 and first.indent == line.indent and int(a[1]) == 1)
+    return first.bullet == "1." and first.indent == line.indent
 
 
 def parse_action(text: str, *, line: int, meeting: dt.date) -> Action:

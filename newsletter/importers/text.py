@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from . import yamlout
 from .contacts import Contact, new_ids, read_contacts
 from .dates import find_date
-from .lines import Line, clean, heading, paragraphs
+from .lines import Line, clean, heading, paragraphs, plain
 from .markdown import to_markdown
 from .meetings import Named, read_meeting
 from .resources import read_resource
@@ -35,6 +35,7 @@ HEADINGS = {
     "resources": ("tools & templates", "tools and templates", "tools & resources", "tools and resources", "resources"),
     "contacts": ("contact details", "contacts", "key contacts", "who to contact"),
 }
+CANONICAL = frozenset(["programme", "update", "action required"])
 HEADER = re.compile(
     r"\b(?:update|issue|bulletin|newsletter|edition)\s*(?:no\.?|number|#)?\s*(?P<number>\d{1,5})\b", re.IGNORECASE
 )
@@ -60,6 +61,7 @@ class Draft:
     title: list[Line] = field(default_factory=list)
     update: list[Line] = field(default_factory=list)
     action: list[Line] = field(default_factory=list)
+    headings: list[Line] = field(default_factory=list)  # headings in other words than Programme/Update/Action Required
 
 
 @dataclass
@@ -96,6 +98,8 @@ def read(text: str) -> Read:
                 draft = Draft(line.number, reminders)
                 found.drafts.append(draft)
             state = kind
+            if plain(line.text).strip("*_#=: ") not in CANONICAL:
+                draft.headings.append(line)
             if rest:
                 getattr(draft, "title" if kind == "programme" else kind).append(Line(line.number, rest, body=rest))
             continue
@@ -200,7 +204,8 @@ def import_text(
     doc["date"] = date
     if found.header:
         where = ", ".join(str(line.number) for line in found.header)
-        doc.yaml_add_eol_comment(f"line {where}: {found.header[0].text}", "number")
+        said = " | ".join(dict.fromkeys(line.text for line in found.header))
+        doc.yaml_add_eol_comment(f"line {where}: {said}", "number")
     _intro(found.preamble, out)
     new, known = _contacts(found, out, existing)
     people = contacts + ([Named(ident, c.name) for ident, c in new] if add_contacts else [])
@@ -273,12 +278,13 @@ def _items(
         if item is None:
             continue
         items.append(item)
+        before = [f"line {h.number}: {h.text}" for h in draft.headings]
         if draft.reminder and first_reminder and "reminders" in found.marks:
             mark = found.marks["reminders"]
-            items.yaml_set_comment_before_after_key(
-                len(items) - 1, before=f"{mark.text} (line {mark.number})", indent=2
-            )
+            before.insert(0, f"{mark.text} (line {mark.number})")
             first_reminder = False
+        if before:
+            items.yaml_set_comment_before_after_key(len(items) - 1, before="\n".join(before), indent=2)
     if items:
         out.doc["items"] = items
     return meetings
@@ -397,6 +403,7 @@ def _contact_trailer(found: Read, out: _Out, new: list[tuple[str, Contact]], kno
         where = ", ".join(str(line.number) for line in contact.lines)
         rows.append(f"already there as {ident} (line {where}): " + " | ".join(line.text for line in contact.lines))
     if new:
-        rows.append("New (`newsletter import text --contacts` adds them):")
+        rows.append("New (`newsletter import text --contacts` adds them), from:")
+        rows.extend(f"line {c.lines[0].number}: " + " | ".join(line.text for line in c.lines) for _, c in new)
         rows.extend(yamlout.dump({"contacts": [c.as_yaml(ident) for ident, c in new]}).splitlines())
     out.trailer.extend([*rows, ""])
