@@ -120,22 +120,20 @@ def _listed(following: list[Line]) -> list[Line]:
             if entries and entries[0].bullet is None:
                 break
             continue
-        if not entries:
-            entries.append(line)
-        elif entries[0].bullet == "-" and line.bullet == "-":
-            entries.append(line)
-        elif entries[0].bullet not in (None, "-") and line.bullet not in (None, "-") and _numbered_like(entries[0], line):
-            entries.append(line)
-        elif entries[0].bullet is None and line.bullet is None and not NUMBERING.match(line.text):
-            entries.append(line)
-        else:
+        if entries and not _continues(entries[0], line):
             break
+        entries.append(line)
     return [e for e in entries if not ACTION.match(e.body or e.text)]
 
 
-def _numbered_like(first: Line, line: Line) -> bool:
-    """Whether `line` continues `first`'s numbered list (1., 2., 3.) rather than the minutes' own numbering."""
-    return first.bullet == "1." and first.indent == line.indent
+def _continues(first: Line, line: Line) -> bool:
+    """Whether `line` belongs to the list `first` opens: bullets of its kind, its numbering, or plain lines."""
+    if first.bullet is None:
+        return line.bullet is None and not NUMBERING.match(line.text)
+    if first.bullet == "-":
+        return line.bullet == "-"
+    # a list numbered from 1 at one indent, not the minutes' own "10. AOB"
+    return line.bullet not in (None, "-") and first.bullet == "1." and first.indent == line.indent
 
 
 def parse_action(text: str, *, line: int, meeting: dt.date) -> Action:
