@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from . import yamlout
 from .contacts import Contact, new_ids, read_contacts
 from .dates import find_date
-from .lines import Line, clean, heading, paragraphs, plain
+from .lines import Line, clean, heading, paragraphs
 from .markdown import to_markdown
 from .meetings import Named, read_meeting
 from .resources import read_resource
@@ -88,7 +88,7 @@ def read(text: str) -> Read:
             continue
         head = _heading(line)
         if head is not None:
-            kind, rest = head
+            kind, name, rest = head
             if kind in ("reminders", "resources", "contacts"):
                 found.marks[kind] = line
                 reminders = reminders or kind == "reminders"
@@ -98,7 +98,7 @@ def read(text: str) -> Read:
                 draft = Draft(line.number, reminders)
                 found.drafts.append(draft)
             state = kind
-            if plain(line.text).strip("*_#=: ") not in CANONICAL:
+            if name not in CANONICAL:
                 draft.headings.append(line)
             if rest:
                 getattr(draft, "title" if kind == "programme" else kind).append(Line(line.number, rest, body=rest))
@@ -119,10 +119,11 @@ def read(text: str) -> Read:
     return found
 
 
-def _heading(line: Line) -> tuple[str, str] | None:
+def _heading(line: Line) -> tuple[str, str, str] | None:
+    """(kind, the heading's words, the text after it) if `line` is one of HEADINGS."""
     for kind, names in HEADINGS.items():
         if (head := heading(line, names)) is not None:
-            return kind, head[1]
+            return kind, *head
     return None
 
 
