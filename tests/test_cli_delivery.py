@@ -58,7 +58,9 @@ def test_send_to_the_outbox_on_the_embedded_defaults_then_again_sends_nobody(env
     token = message["List-Unsubscribe"].split("/unsubscribe/")[1].split(">")[0]
     Signer(key).verify(token, message["To"].addresses[0].addr_spec)  # links work with the kept key
 
-    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+    code, out, err = run(capsys, "send", "--dir", str(example_dir))  # nothing is due: the newest was sent
+    assert code == 1 and err.startswith("error: no issue is due: the issue of 2026-11-27 was sent on ")
+    code, out, err = run(capsys, "send", "--dir", str(example_dir), "--date", "2026-11-27")
     assert code == 0 and "this run: 0 sent" in out and "generated" not in err
     assert len(list((example_dir / "outbox").glob("*.eml"))) == EXAMPLE_RECIPIENTS
 
