@@ -91,7 +91,8 @@ def _queue_recipients(conn: sa.Connection, send_id: int, networks: frozenset[str
     chosen = sa.select(sa.literal(send_id), S.c.id, S.c.email, sa.literal(State.QUEUED.value)).where(
         _recipient(networks)
     )
-    return conn.execute(D.insert().from_select(["send_id", "subscriber_id", "email", "state"], chosen)).rowcount
+    conn.execute(D.insert().from_select(["send_id", "subscriber_id", "email", "state"], chosen))
+    return conn.execute(sa.select(sa.func.count()).where(D.c.send_id == send_id)).scalar_one()  # no rowcount on PG
 
 
 def recipient_count(engine: sa.Engine, networks: Iterable[str]) -> int:
@@ -108,7 +109,7 @@ def discard_untried(engine: sa.Engine, send_id: int) -> bool:
     with engine.begin() as conn:
         conn.execute(D.delete().where(D.c.send_id == send_id, ~tried))
         empty = ~sa.exists().where(D.c.send_id == send_id)
-        return bool(conn.execute(T.delete().where(T.c.id == send_id, empty)).rowcount)
+        return conn.execute(T.delete().where(T.c.id == send_id, empty).returning(T.c.id)).first() is not None
 
 
 def sent_issues(engine: sa.Engine) -> dict[dt.date, dt.datetime]:
@@ -120,7 +121,8 @@ def sent_issues(engine: sa.Engine) -> dict[dt.date, dt.datetime]:
     reached = sa.exists().where(D.c.send_id == T.c.id, D.c.state == State.SENT.value)
     untried = ~sa.exists().where(D.c.send_id == T.c.id, D.c.attempts > 0)
     with engine.connect() as conn:
-        return dict(conn.execute(sa.select(T.c.issue_date, T.c.started_at).where(sa.or_(reached, untried))).tuples())
+        rows = conn.execute(sa.select(T.c.issue_date, T.c.started_at).where(sa.or_(reached, untried)))
+        return {row.issue_date: row.started_at for row in rows}
 
 
 def active_sends(engine: sa.Engine) -> list[Send]:
