@@ -98,3 +98,20 @@ class UnsafeHeaderValue(NewsletterError, ValueError):
 
 class SendConflict(NewsletterError):
     """The issue's send already exists with other networks: an issue is sent once."""
+
+
+class SendRefused(NewsletterError):
+    """A send was refused before anything was recorded: it would go to nobody, or to the wrong issue's readers."""
+
+
+class NoRecipients(SendRefused):
+    """No active subscriber is in the networks of the issue: a send now would reach nobody, so none is started."""
+
+    def __init__(self, issue_date: object, networks: frozenset[str]):
+        self.issue_date = issue_date
+        self.networks = networks
+        super().__init__(
+            f"the issue of {issue_date} would reach nobody: no active subscriber is in its networks"
+            f" ({', '.join(sorted(networks))}); nothing was sent or recorded."
+            " Import subscribers first (`newsletter subscribers import FILE`)"
+        )

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     schedule_grace_seconds: int = Field(
         6 * 3600, ge=1, description="how late a missed firing still sends once the scheduler is back"
     )
+    schedule_warn_hours: int = Field(
+        18,
+        ge=0,
+        le=144,
+        description="hours before each firing that its issue is checked and the editor warned if not ready (0: off)",
+    )
     smtputf8: bool = Field(
         False, description="the relay accepts non-ASCII local parts (RFC 6531); the outbox always does"
     )

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
+import os
+import select
+import subprocess
+import sys
+import time
 from email import policy
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
+import yaml
 
+from newsletter import ledger
 from newsletter.cli import main
+from newsletter.store import open_store
 from newsletter.tokens import Signer
 
 QA_ONLY_ITEM = "Preventing exploitation outside the home"
@@ -58,7 +70,9 @@ def test_send_to_the_outbox_on_the_embedded_defaults_then_again_sends_nobody(env
     token = message["List-Unsubscribe"].split("/unsubscribe/")[1].split(">")[0]
     Signer(key).verify(token, message["To"].addresses[0].addr_spec)  # links work with the kept key
 
-    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+    code, out, err = run(capsys, "send", "--dir", str(example_dir))  # nothing is due: the newest was sent
+    assert code == 1 and err.startswith("error: no issue is due: the issue of 2026-11-27 was sent on ")
+    code, out, err = run(capsys, "send", "--dir", str(example_dir), "--date", "2026-11-27")
     assert code == 0 and "this run: 0 sent" in out and "generated" not in err
     assert len(list((example_dir / "outbox").glob("*.eml"))) == EXAMPLE_RECIPIENTS
 
@@ -147,3 +161,162 @@ def test_a_paused_send_exits_2_and_says_why(env, capsys, example_dir, smtp_serve
     assert "paused: 3 delivery errors in a row" in err and "454 4.7.0 Throttling failure" in err
     code, out, _ = run(capsys, "status", "--dir", str(example_dir))
     assert "paused: 3 delivery errors in a row" in out
+
+
+# keyboard mistakes: nobody to send to, an issue dated in the future, --network with --test --------------
+
+
+def london_today() -> dt.date:
+    return dt.datetime.now(ZoneInfo("Europe/London")).date()  # examples/newsletter.yaml's schedule zone
+
+
+def future_issue(root: Path, days: int = 3) -> dt.date:
+    """A valid issue file dated `days` after today, as an editor drafts next week's."""
+    date = london_today() + dt.timedelta(days=days)
+    data = {
+        "number": 200,
+        "date": date.isoformat(),
+        "items": [{"programme": "Next week's news", "update": "Drafted ahead."}],
+    }
+    (root / "content" / "issues" / f"{date}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return date
+
+
+def sends(root: Path) -> list[dt.date]:
+    engine = open_store(f"sqlite:///{root / 'newsletter.db'}")
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.select(ledger.sends_table.c.issue_date)).scalars())
+    finally:
+        engine.dispose()
+
+
+def outbox(root: Path) -> list[Path]:
+    return sorted((root / "outbox").glob("*.eml"))
+
+
+def test_a_send_in_a_fresh_folder_is_refused_records_nothing_and_after_an_import_reaches_everyone(
+    env, capsys, example_dir
+):
+    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+
+    assert code == 1 and out == ""
+    [line] = [x for x in err.splitlines() if not x.startswith("note:")]  # the note: the development key made
+    assert line.startswith(
+        "error: the issue of 2026-11-27 would reach nobody: no active subscriber is in its networks ("
+    )
+    assert "nothing was sent or recorded" in line and "`newsletter subscribers import FILE`" in line
+    assert sends(example_dir) == [] and outbox(example_dir) == []
+
+    imported(capsys, example_dir)
+    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+    assert code == 0, err
+    assert f"{EXAMPLE_RECIPIENTS} sent, 0 failed" in out and len(outbox(example_dir)) == EXAMPLE_RECIPIENTS
+
+
+def test_a_bare_send_takes_the_issue_due_never_a_future_one_and_says_which_is_next(env, capsys, example_dir):
+    imported(capsys, example_dir)
+    future = future_issue(example_dir)
+
+    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+    assert code == 0, err
+    assert out.startswith("the issue of 2026-11-27 ") and sends(example_dir) == [dt.date(2026, 11, 27)]
+
+    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: no issue is due: the issue of 2026-11-27 was sent on ")
+    assert err.endswith(
+        f"; the next is the issue of {future}, due in 3 days (`newsletter send --date {future}` sends it now)\n"
+    )
+    assert sends(example_dir) == [dt.date(2026, 11, 27)] and len(outbox(example_dir)) == EXAMPLE_RECIPIENTS
+
+
+def test_a_future_date_needs_yes_without_a_terminal_and_dry_run_and_test_do_not(env, capsys, example_dir):
+    imported(capsys, example_dir)
+    future = future_issue(example_dir, days=1)
+
+    code, out, err = run(capsys, "send", "--dir", str(example_dir), "--date", str(future))
+    assert code == 1 and out == ""
+    assert err.strip().splitlines()[-1] == (
+        f"error: the issue of {future} is dated in the future (in 1 day): add --yes to send it now"
+    )
+    assert sends(example_dir) == [] and outbox(example_dir) == []
+
+    code, out, err = run(capsys, "send", "--dir", str(example_dir), "--date", str(future), "--dry-run")
+    assert code == 0 and f"{EXAMPLE_RECIPIENTS} recipients" in out, err
+    code, out, err = run(capsys, "send", "--dir", str(example_dir), "--date", str(future), "--test", "ed@example.org")
+    assert code == 0 and f"sent a test copy of the issue of {future}" in out, err
+    assert sends(example_dir) == []
+
+    code, out, err = run(capsys, "send", "--dir", str(example_dir), "--date", str(future), "--yes")
+    assert code == 0, err
+    assert f"{EXAMPLE_RECIPIENTS} sent" in out and sends(example_dir) == [future]
+
+
+def cli_on_a_terminal(root: Path, *argv: str, answer: bytes) -> tuple[int, str]:
+    """`newsletter *argv` with a pseudo-terminal as stdin, stdout and stderr, answering its question with `answer`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    controller, terminal = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", *argv], stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    )
+    os.close(terminal)
+    said = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"[y/N]" not in said:
+            assert time.monotonic() < deadline and process.poll() is None, said.decode(errors="replace")
+            if select.select([controller], [], [], 0.5)[0]:
+                said += os.read(controller, 4096)
+        os.write(controller, answer)
+        while True:  # read to the end: the child may block writing to a full terminal otherwise
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the child closed its side
+                break
+            if not chunk:
+                break
+            said += chunk
+        return process.wait(timeout=60), said.decode(errors="replace")
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+
+
+def test_on_a_terminal_a_future_date_asks_first_and_no_sends_nothing(env, capsys, example_dir):
+    imported(capsys, example_dir)
+    future = future_issue(example_dir)
+    argv = ("send", "--dir", str(example_dir), "--date", str(future))
+
+    code, said = cli_on_a_terminal(example_dir, *argv, answer=b"n\n")
+    question = f"The issue of {future} is dated in the future (in 3 days). Send it now to"
+    assert f"{question} {EXAMPLE_RECIPIENTS} recipients? [y/N]" in said
+    assert code == 1 and f"not sent: the issue of {future} waits for its date" in said
+    assert sends(example_dir) == [] and outbox(example_dir) == []
+
+    code, said = cli_on_a_terminal(example_dir, *argv, answer=b"y\n")
+    assert code == 0, said
+    assert f"{EXAMPLE_RECIPIENTS} sent, 0 failed" in said
+    assert sends(example_dir) == [future] and len(outbox(example_dir)) == EXAMPLE_RECIPIENTS
+
+
+def test_a_test_copy_with_network_is_the_copy_that_network_reads(env, capsys, example_dir):
+    argv = ("send", "--dir", str(example_dir), "--test", "editor@example.org", "--date", "2026-11-27")
+
+    code, out, err = run(capsys, *argv, "--network", "fostering")
+    assert code == 0, err
+    assert "as a reader of fostering to editor@example.org" in out
+    [eml] = outbox(example_dir)
+    text = email.message_from_bytes(eml.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+    assert QA_ONLY_ITEM not in text
+    eml.unlink()
+
+    code, out, err = run(capsys, *argv, "--network", "qa-leads")
+    assert code == 0, err
+    [eml] = outbox(example_dir)
+    assert (
+        QA_ONLY_ITEM
+        in email.message_from_bytes(eml.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+    )
+    assert sends(example_dir) == []

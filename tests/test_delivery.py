@@ -14,10 +14,11 @@ from email import policy
 
 import pytest
 import sqlalchemy as sa
+from conftest import free_port
 
 from newsletter import delivery, ledger, subscribers
 from newsletter.delivery import DeliveryOptions, SendConfig
-from newsletter.errors import ConfigError, SendPaused, SubscriberError
+from newsletter.errors import ConfigError, NoRecipients, NotFound, SendPaused, SubscriberError
 from newsletter.folder import load_folder
 from newsletter.tokens import Signer
 from newsletter.transports import MemoryTransport, SMTPTransport
@@ -367,3 +368,86 @@ def test_a_template_without_unsubscribe_link_stops_the_send_and_fails_nobody(exa
         send(folder, engine, smtp_server)
     assert smtp_server.messages == []
     assert {r["state"] for r in rows(engine).values()} <= {"queued", "sending"}
+
+
+# sends that go nowhere leave nothing behind --------------------------------------------------------------
+
+
+def test_a_send_to_nobody_is_refused_recorded_nowhere_and_one_after_adding_readers_reaches_them(
+    engine, folder, smtp_server
+):
+    with pytest.raises(NoRecipients) as refused:
+        send(folder, engine, smtp_server)
+    assert refused.value.issue_date == DATE and "fostering" in refused.value.networks
+    assert ledger.get_send(engine, DATE) is None and ledger.sent_issues(engine) == {}
+
+    add(engine, folder, "jo@example.org", "fostering")
+    summary = send(folder, engine, smtp_server)
+    assert summary.finished and summary.tally["sent"] == 1
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["jo@example.org"]]
+
+
+def test_a_send_an_older_version_recorded_for_nobody_is_replaced(engine, folder, smtp_server):
+    """Such a send "finished" with 0 recipients and kept the issue from anyone for good."""
+    with engine.begin() as conn:
+        conn.execute(
+            ledger.sends_table.insert().values(
+                issue_date=DATE, networks="fostering", started_at=ledger.now(), finished_at=ledger.now()
+            )
+        )
+    add(engine, folder, "jo@example.org", "fostering")
+    summary = send(folder, engine, smtp_server)
+    assert summary.tally["sent"] == 1 and len(smtp_server.messages) == 1
+
+
+def test_audience_counts_whom_a_send_would_reach_and_sends_nothing(engine, folder):
+    add(engine, folder, "jo@example.org", "fostering", "qa-leads")
+    add(engine, folder, "sam@example.org", "qa-leads")
+    left = add(engine, folder, "al@example.org", "fostering")
+    subscribers.set_status(engine, left.id, subscribers.Status.UNSUBSCRIBED, reason="test")
+    assert delivery.audience(folder, engine, date=DATE).count == 2
+    assert delivery.audience(folder, engine, date=DATE, networks=["fostering"]).count == 1
+    with pytest.raises(NoRecipients):
+        delivery.audience(folder, engine, date=DATE, networks=["adoption"]).require()
+    assert ledger.get_send(engine, DATE) is None
+
+
+def test_the_issue_due_is_the_newest_not_after_today_until_its_send_finishes(engine, folder):
+    nov20, nov27 = dt.date(2026, 11, 20), DATE
+    assert delivery.due_date(folder, engine, today=dt.date(2026, 11, 30)) == nov27
+    assert delivery.due_date(folder, engine, today=nov27) == nov27
+    assert delivery.due_date(folder, engine, today=dt.date(2026, 11, 26)) == nov20  # never the future one
+    with pytest.raises(NotFound, match=r"no issue is dated 2026-11-19 or earlier; the next is the issue of 2026-11-20"):
+        delivery.due_date(folder, engine, today=dt.date(2026, 11, 19))
+
+    add(engine, folder, "jo@example.org", "fostering")
+    ledger.create_send(engine, nov27, ["fostering"])
+    assert delivery.due_date(folder, engine, today=dt.date(2026, 11, 30)) == nov27  # unfinished: finish it
+    with engine.begin() as conn:
+        conn.execute(ledger.sends_table.update().values(finished_at=ledger.now()))
+    with pytest.raises(NotFound, match=r"the issue of 2026-11-27 was sent on .*and no later issue file is written yet"):
+        delivery.due_date(folder, engine, today=dt.date(2026, 11, 30))
+
+
+def test_a_send_whose_template_fails_leaves_no_trace_in_the_ledger_or_the_archive(example_dir, engine, smtp_server):
+    own_templates(example_dir, lambda t: t.replace("Unsubscribe: {{ unsubscribe_url }}", ""))
+    folder = load_folder(example_dir)
+    add(engine, folder, "jo@example.org", "fostering")
+    with pytest.raises(ConfigError):
+        send(folder, engine, smtp_server)
+    assert ledger.get_send(engine, DATE) is None and rows(engine) == {}
+    assert ledger.sent_issues(engine) == {}
+
+
+def test_a_send_that_cannot_reach_its_relay_is_kept_paused_but_not_in_the_archive(engine, folder, smtp_server):
+    add(engine, folder, "jo@example.org", "fostering")
+    add(engine, folder, "sam@example.org", "fostering")
+    nowhere = dataclasses.replace(smtp_server, port=free_port())  # nothing listens there
+    with pytest.raises(SendPaused):
+        send(folder, engine, nowhere, dataclasses.replace(FAST, pause_after_errors=2, concurrency=1))
+    assert ledger.get_send(engine, DATE).paused_reason  # `newsletter status` shows why; a send again resumes
+    assert ledger.sent_issues(engine) == {}
+
+    summary = send(folder, engine, smtp_server)
+    assert summary.finished and summary.tally["sent"] == 2
+    assert list(ledger.sent_issues(engine)) == [DATE]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import email
 import email.policy
@@ -647,3 +648,125 @@ def test_schedule_next_counts_checks_warnings_which_do_not_stop_a_send(example_d
     )
     [ready] = schedule.check_issues(example_dir, [dt.date(2026, 12, 4)])
     assert ready.ok and "no action" in str(ready.warnings[0])
+
+
+# nobody to send to, and the check the evening before --------------------------------------------------------
+
+
+def notices_recorded(engine: sa.Engine) -> list[tuple[str, dt.date]]:
+    with engine.connect() as conn:
+        table = ledger.notices_table
+        return [(r.kind, r.issue_date) for r in conn.execute(sa.select(table.c.kind, table.c.issue_date))]
+
+
+def test_firing_with_no_subscribers_tells_the_editor_and_records_no_send(example_dir, engine, tmp_path):
+    outbox = tmp_path / "outbox"
+    at = dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON)
+
+    def fire_to_outbox() -> schedule.FiringResult:
+        return asyncio.run(
+            schedule.fire(example_dir, engine, OutboxTransport(outbox), config=SendConfig(SIGNER), at=at)
+        )
+
+    result = fire_to_outbox()
+    assert result.outcome == Outcome.NO_RECIPIENTS and result.told == EDITOR
+    assert "would reach nobody" in result.detail
+    assert ledger.get_send(engine, dt.date(2026, 11, 27)) is None and ledger.sent_issues(engine) == {}
+    assert notices_recorded(engine) == [("no recipients", dt.date(2026, 11, 27))]
+    [eml] = outbox.glob("*.eml")
+    notice = parsed(eml.read_bytes())
+    assert notice["To"].addresses[0].addr_spec == EDITOR
+    assert notice["Subject"] == "Not sent: the issue of Friday 27 November 2026 would reach nobody"
+    assert "newsletter subscribers import FILE" in notice.get_content() and "qa-leads" in notice.get_content()
+
+    subscribe(engine, example_dir)  # the editor imports, and the firing caught up (or `send`) reaches everyone
+    again = fire_to_outbox()
+    assert again.outcome == Outcome.SENT and again.summary.tally["sent"] == len(recipients(engine, again.date)) > 0
+
+
+THURSDAY_AFTERNOON = dt.datetime(2026, 12, 3, 16, 0, tzinfo=LONDON)  # 17 hours before Friday 09:00's firing
+FRIDAY = dt.date(2026, 12, 4)
+
+
+def forewarn(root: Path, engine: sa.Engine, smtp_server, now: dt.datetime = THURSDAY_AFTERNOON, hours: int = 18):
+    known, _ = load_newsletter(root)
+
+    async def go():
+        async with SMTPTransport(smtp_server.url) as transport:
+            return await schedule.forewarn(
+                root, engine, transport, now=now, ahead=dt.timedelta(hours=hours), known=known
+            )
+
+    return asyncio.run(go())
+
+
+def test_the_evening_before_a_missing_issue_is_told_once(news, engine, smtp_server):
+    first = forewarn(news, engine, smtp_server)
+    assert first.date == FRIDAY and first.firing_at == dt.datetime(2026, 12, 4, 9, 0, tzinfo=LONDON)
+    assert first.problem == "no issue file (2026-12-04.yaml missing)" and first.told == EDITOR
+    again = forewarn(news, engine, smtp_server, now=THURSDAY_AFTERNOON + dt.timedelta(hours=2))
+    assert again.problem and again.told is None  # once per firing, however often the check runs
+    [notice] = notices(smtp_server)
+    assert notice["Subject"] == "Not ready: no issue for Friday 4 December 2026"
+    assert "09:00 GMT on Friday 4 December 2026" in notice.get_content() and "2026-12-04.yaml" in notice.get_content()
+    assert notices_recorded(engine) == [("forewarning", FRIDAY)]
+    assert ledger.get_send(engine, FRIDAY) is None and to_subscribers(smtp_server) == []
+
+
+@pytest.mark.parametrize(
+    ("subscribed", "changes", "problem", "subject", "says"),
+    [
+        (
+            True,
+            {"networks": ["qa-leads", "fostring"]},
+            "1 error:",
+            "Not ready: errors in the issue of Friday 4 December 2026",
+            "unknown network 'fostring' (did you mean 'fostering'?)",
+        ),
+        (  # valid, but nobody has been imported
+            False,
+            {},
+            "nobody active is in its networks (",
+            "Not ready: the issue of Friday 4 December 2026 would reach nobody",
+            "newsletter subscribers import FILE",
+        ),
+    ],
+    ids=["errors", "nobody"],
+)
+def test_the_evening_before_errors_or_nobody_to_send_to_are_told(
+    example_dir, engine, smtp_server, subscribed, changes, problem, subject, says
+):
+    if subscribed:
+        subscribe(engine, example_dir)
+    write_issue(example_dir, FRIDAY, **changes)
+    warned = forewarn(example_dir, engine, smtp_server)
+    assert warned.problem.startswith(problem) and warned.told == EDITOR
+    [notice] = notices(smtp_server)
+    assert notice["Subject"] == subject and says in notice.get_content()
+
+
+def test_the_evening_before_a_ready_issue_tells_nobody_and_too_early_nothing_is_checked(news, engine, smtp_server):
+    assert forewarn(news, engine, smtp_server, now=THURSDAY_AFTERNOON - dt.timedelta(hours=2)) is None  # 19 h ahead
+    write_issue(news, FRIDAY)
+    ready = forewarn(news, engine, smtp_server)
+    assert ready.date == FRIDAY and ready.problem is None and ready.told is None
+    assert forewarn(news, engine, smtp_server, hours=0) is None  # 0: off
+    assert smtp_server.messages == [] and notices_recorded(engine) == []
+
+
+def test_the_running_scheduler_checks_the_next_firing_ahead_of_it(example_dir, engine, smtp_server):
+    set_schedule(example_dir, "0 9 * * *")  # daily: the next firing is always within a day, and its file missing
+    runner = dataclasses.replace(runner_for(example_dir, engine, smtp_server), warn_ahead=dt.timedelta(hours=25))
+    stop = threading.Event()
+    thread = threading.Thread(target=schedule.run, args=(runner,), kwargs={"stop": stop})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not notices(smtp_server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(30)
+    [notice] = notices(smtp_server)
+    assert notice["Subject"].startswith("Not ready: no issue for ")
+    assert [kind for kind, _ in notices_recorded(engine)] == ["forewarning"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pydantic
 
+from ..content import Newsletter, Schedule
 from ..errors import ConfigError
 from ..settings import Settings, explain
 
@@ -23,8 +25,14 @@ def add_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dir", type=Path, default=Path(), help="newsletter folder (default: current folder)")
 
 
-def add_date(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--date", type=iso_date, help="issue date, YYYY-MM-DD (default: the newest issue file)")
+def add_date(p: argparse.ArgumentParser, *, default: str = "the newest issue file") -> None:
+    p.add_argument("--date", type=iso_date, help=f"issue date, YYYY-MM-DD (default: {default})")
+
+
+def today(newsletter: Newsletter) -> dt.date:
+    """Today in the time zone of newsletter.yaml's schedule (without one, the schedule's default zone)."""
+    zone = newsletter.schedule.zone if newsletter.schedule else ZoneInfo(Schedule.model_fields["timezone"].default)
+    return dt.datetime.now(zone).date()
 
 
 def settings() -> Settings:

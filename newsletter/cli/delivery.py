@@ -17,13 +17,13 @@ import sqlalchemy as sa
 
 from .. import delivery, ledger
 from ..delivery import SendConfig
-from ..errors import NotFound
+from ..errors import NotFound, SendRefused
 from ..folder import Folder, load_folder, load_newsletter
 from ..message import Outgoing
 from ..settings import Settings
 from ..transports import MemoryTransport
 from . import wiring
-from .common import add_date, add_dir, iso_date, settings
+from .common import add_date, add_dir, iso_date, settings, today
 
 T = TypeVar("T")
 
@@ -32,11 +32,16 @@ def register(commands) -> None:
     """Add this module's commands to the `newsletter` parser."""
     p = commands.add_parser("send", help="send the issue (or finish its send); --test one copy, --dry-run count only")
     add_dir(p)
-    add_date(p)
-    p.add_argument("--network", action="append", metavar="ID", help="send only to this network (repeatable)")
+    add_date(p, default="the issue due: dated today or the latest before, unless sent; --test: the newest file")
+    p.add_argument(
+        "--network", action="append", metavar="ID", help="send only to this network (repeatable); --test: as its reader"
+    )
+    p.add_argument("--yes", action="store_true", help="send an issue dated in the future without asking")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="build the messages but send and record nothing")
-    mode.add_argument("--test", metavar="ADDRESS", help="send one copy, as a reader of every network, to ADDRESS")
+    mode.add_argument(
+        "--test", metavar="ADDRESS", help="send one copy to ADDRESS, as a reader of every network (or of --network)"
+    )
     p.set_defaults(run=run_send)
 
     p = commands.add_parser("status", help="what the send of an issue did, per network, with each failure")
@@ -77,8 +82,13 @@ def run_send(args: argparse.Namespace) -> int:
     if args.test:
         return _send_test(args, config, folder, send_config)
     with wiring.store(config, args.dir) as engine:
+        now = today(folder.newsletter)
+        args.date = args.date or delivery.due_date(folder, engine, today=now)
         if args.dry_run:
             return _dry_run(args, folder, engine, send_config)
+        if not _confirmed(folder, engine, args, today=now):
+            print(f"not sent: the issue of {args.date} waits for its date", file=sys.stderr)
+            return 1
         out = wiring.transport(config, args.dir)
         stop = asyncio.Event()
         with _progress() as progress:
@@ -99,12 +109,33 @@ def _send_test(args: argparse.Namespace, config: Settings, folder: Folder, send_
 
     async def main() -> Outgoing:
         async with out:
-            return await delivery.send_test(folder, out, args.test, config=send_config, date=args.date)
+            return await delivery.send_test(
+                folder, out, args.test, config=send_config, date=args.date, networks=args.network
+            )
 
     message = asyncio.run(main())
     date = args.date or folder.latest_date()
-    print(f"sent a test copy of the issue of {date} to {message.to} {wiring.where(config, args.dir)}")
+    reader = f" as a reader of {', '.join(sorted(args.network))}" if args.network else ""
+    print(f"sent a test copy of the issue of {date}{reader} to {message.to} {wiring.where(config, args.dir)}")
     return 0
+
+
+def _confirmed(folder: Folder, engine: sa.Engine, args: argparse.Namespace, *, today: dt.date) -> bool:
+    """Whether to send the issue of `args.date`: yes unless it is dated in the future and the editor says no.
+
+    Refused without asking when it would reach nobody, or when no terminal can ask and there is no --yes.
+    """
+    if args.date <= today:
+        return True
+    audience = delivery.audience(folder, engine, date=args.date, networks=args.network).require()
+    if args.yes:
+        return True
+    future = f"the issue of {args.date} is dated in the future ({delivery.in_days(args.date, today)})"
+    if not sys.stdin.isatty():
+        raise SendRefused(f"{future}: add --yes to send it now")
+    sys.stderr.write(f"{future[0].upper()}{future[1:]}. Send it now to {audience.count} recipients? [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _dry_run(args: argparse.Namespace, folder: Folder, engine: sa.Engine, send_config: SendConfig) -> int:
@@ -118,6 +149,8 @@ def _dry_run(args: argparse.Namespace, folder: Folder, engine: sa.Engine, send_c
         print(
             f"its send was already started: {plan.existing.done} of {plan.existing.total} done; a send now finishes the rest"
         )
+    if not plan.per_variant:
+        print("nobody is in its networks: a send now would be refused (`newsletter subscribers import FILE` first)")
     print(f"{sum(plan.per_variant.values())} recipients; per network (a reader of several counts in each):")
     for network in sorted(plan.networks):
         print(f"  {network:<24} {plan.per_network[network]:>7}  {names.get(network, '')}")

@@ -102,4 +102,5 @@ def _runner(root: Path, config: Settings) -> schedule.Runner:
         open_transport=lambda: wiring.transport(config, root),
         config=send_config,
         newsletter=newsletter,
+        warn_ahead=dt.timedelta(hours=config.schedule_warn_hours),
     )

@@ -6,12 +6,25 @@ networks; run.py: one process's claim/send/record loop; api.py: what the shells 
 
 from __future__ import annotations
 
-from .api import Log, Rehearsal, SendSummary, rehearse, send_issue, send_test, work
+from .api import (
+    Audience,
+    Log,
+    Rehearsal,
+    SendSummary,
+    audience,
+    due_date,
+    in_days,
+    rehearse,
+    send_issue,
+    send_test,
+    work,
+)
 from .config import DeliveryOptions, SendConfig
 from .run import Progress, describe
 from .variants import Variants, issue_networks
 
 __all__ = [
+    "Audience",
     "DeliveryOptions",
     "Log",
     "Progress",
@@ -19,7 +32,10 @@ __all__ = [
     "SendConfig",
     "SendSummary",
     "Variants",
+    "audience",
     "describe",
+    "due_date",
+    "in_days",
     "issue_networks",
     "rehearse",
     "send_issue",

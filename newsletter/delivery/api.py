@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections import Counter
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 
 from .. import ledger, subscribers
 from ..assembly import assemble
-from ..errors import NewsletterError, SendPaused
+from ..errors import NewsletterError, NoRecipients, NotFound, SendPaused
 from ..folder import Folder, load_folder
 from ..ledger import Send
 from ..message import Outgoing
@@ -49,8 +50,10 @@ async def send_issue(
 ) -> SendSummary:
     """Send the issue of `date` (default: newest) to every recipient, or finish its send if it was started.
 
-    Nobody is sent the issue twice; a paused send resumes. Raises SendPaused when too many
-    deliveries in a row fail; returns when nothing is left (or `stop` is set).
+    Nobody is sent the issue twice; a paused send resumes. Raises NoRecipients, recording nothing,
+    when nobody is in the issue's networks, and SendPaused when too many deliveries in a row fail;
+    returns when nothing is left (or `stop` is set). A send that fails before anything was tried
+    (a template error, a transport that breaks) is removed from the ledger, so the archive never lists it.
     """
     issue = assemble(folder, date)
     chosen = issue_networks(issue, networks)
@@ -68,7 +71,12 @@ async def send_issue(
         stop=stop or asyncio.Event(),
         progress=progress,
     )
-    await run()
+    try:
+        await run()
+    except Exception:
+        with contextlib.suppress(sa.exc.SQLAlchemyError):  # the database may be what failed: keep its error
+            await asyncio.to_thread(ledger.discard_untried, engine, send.id)
+        raise
     if run.paused:
         raise SendPaused(f"the send of {issue.date} paused: {run.paused}; fix the cause and run the send again")
     tally = await asyncio.to_thread(ledger.tally, engine, send.id)
@@ -142,15 +150,81 @@ def _counts(counts: Counter[str]) -> str:
 
 
 async def send_test(
-    folder: Folder, transport: Transport, address: str, *, config: SendConfig, date: dt.date | None = None
+    folder: Folder,
+    transport: Transport,
+    address: str,
+    *,
+    config: SendConfig,
+    date: dt.date | None = None,
+    networks: Iterable[str] | None = None,
 ) -> Outgoing:
-    """One message to `address`, as a reader of every network sees it, marked as a test; the ledger is not touched."""
+    """One message to `address`, marked as a test, as a reader of `networks` (default: every network) sees it.
+
+    The ledger is not touched. `date` defaults to the newest issue file: a test copy is for a draft.
+    """
     issue = assemble(folder, date)
-    message = composer(issue, issue.newsletter.network_ids, config, test=True).message(
+    reader = issue_networks(issue, networks) if networks else issue.newsletter.network_ids
+    message = composer(issue, frozenset(reader), config, test=True).message(
         subscriber_id=0, email=address.strip(), name=None
     )
     await transport.send(message)
     return message
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Whom a send of an issue would reach now: its networks and how many active subscribers are in them."""
+
+    issue_date: dt.date
+    networks: frozenset[str]
+    count: int
+
+    def require(self) -> Audience:
+        """This audience, or NoRecipients when it is nobody."""
+        if not self.count:
+            raise NoRecipients(self.issue_date, self.networks)
+        return self
+
+
+def audience(
+    folder: Folder, engine: sa.Engine, *, date: dt.date | None = None, networks: Iterable[str] | None = None
+) -> Audience:
+    """Whom a send of the issue of `date` (to `networks`, default the issue's) would reach now."""
+    issue = assemble(folder, date)
+    chosen = issue_networks(issue, networks)
+    return Audience(issue.date, chosen, ledger.recipient_count(engine, chosen))
+
+
+def due_date(folder: Folder, engine: sa.Engine, *, today: dt.date) -> dt.date:
+    """The issue a send without a date sends: the newest dated `today` or earlier, unless its send finished.
+
+    Never one dated after `today`; NotFound, saying which issue is next and when, if none is due.
+    """
+    dates = folder.dates()
+    past = [d for d in dates if d <= today]
+    if past:
+        send = ledger.get_send(engine, past[-1])
+        if send is None or send.finished_at is None:
+            return past[-1]
+        why = f"the issue of {past[-1]} was sent on {send.finished_at:%Y-%m-%d}"
+    else:
+        why = f"no issue is dated {today} or earlier"
+    later = [d for d in dates if d > today]
+    if not later:
+        raise NotFound(f"no issue is due: {why}, and no later issue file is written yet")
+    raise NotFound(
+        f"no issue is due: {why}; the next is the issue of {later[0]}, due {in_days(later[0], today)}"
+        f" (`newsletter send --date {later[0]}` sends it now)"
+    )
+
+
+def in_days(date: dt.date, today: dt.date) -> str:
+    """How far `date` is from `today`, in words: "today", "in 1 day", "in 3 days", "3 days ago"."""
+    days = (date - today).days
+    if days == 0:
+        return "today"
+    count = f"{abs(days)} day{'s' if abs(days) != 1 else ''}"
+    return f"in {count}" if days > 0 else f"{count} ago"
 
 
 @dataclass(frozen=True)

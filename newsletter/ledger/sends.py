@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..errors import NotFound, SendConflict
+from ..errors import NoRecipients, NotFound, SendConflict
 from ..subscribers import N, S, Status
 from .tables import OPEN, State, deliveries_table, insert, network_key, now, sends_table, split_key
 
@@ -56,17 +56,20 @@ def create_send(engine: sa.Engine, issue_date: dt.date, networks: Iterable[str])
 
     Creation is one transaction, so a crash leaves either no send or a complete one, and the
     unique issue date makes two concurrent callers (two schedulers) agree on a single send.
+    A send that would reach nobody raises NoRecipients and is not recorded, so a send after an
+    import reaches everyone; a send recorded for nobody (by an older version) is replaced.
     """
     key = network_key(networks)
     with engine.begin() as conn:
+        conn.execute(T.delete().where(T.c.issue_date == issue_date, ~sa.exists().where(D.c.send_id == T.c.id)))
         inserted = conn.execute(
             insert(conn, T)
             .values(issue_date=issue_date, networks=key, started_at=now())
             .on_conflict_do_nothing(index_elements=["issue_date"])
             .returning(T.c.id)
         ).scalar_one_or_none()
-        if inserted is not None:
-            _queue_recipients(conn, inserted, split_key(key))
+        if inserted is not None and not _queue_recipients(conn, inserted, split_key(key)):
+            raise NoRecipients(issue_date, split_key(key))  # the transaction rolls back: nothing is recorded
         row = conn.execute(sa.select(T).where(T.c.issue_date == issue_date)).one()
     send = _send(row)
     if inserted is None and send.networks != split_key(key):
@@ -77,19 +80,49 @@ def create_send(engine: sa.Engine, issue_date: dt.date, networks: Iterable[str])
     return send, inserted is not None
 
 
-def _queue_recipients(conn: sa.Connection, send_id: int, networks: frozenset[str]) -> None:
-    """A queued row for every active subscriber of any of `networks`."""
+def _recipient(networks: Iterable[str]) -> sa.ColumnElement[bool]:
+    """An active subscriber of any of `networks`: whom a send of them queues."""
     member = sa.exists().where(N.c.subscriber_id == S.c.id, N.c.network.in_(sorted(networks)))
+    return sa.and_(S.c.status == Status.ACTIVE.value, member)
+
+
+def _queue_recipients(conn: sa.Connection, send_id: int, networks: frozenset[str]) -> int:
+    """A queued row for every active subscriber of any of `networks`; how many."""
     chosen = sa.select(sa.literal(send_id), S.c.id, S.c.email, sa.literal(State.QUEUED.value)).where(
-        S.c.status == Status.ACTIVE.value, member
+        _recipient(networks)
     )
     conn.execute(D.insert().from_select(["send_id", "subscriber_id", "email", "state"], chosen))
+    return conn.execute(sa.select(sa.func.count()).where(D.c.send_id == send_id)).scalar_one()  # no rowcount on PG
+
+
+def recipient_count(engine: sa.Engine, networks: Iterable[str]) -> int:
+    """How many recipients a send to `networks` would queue now."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(S).where(_recipient(networks))).scalar_one()
+
+
+def discard_untried(engine: sa.Engine, send_id: int) -> bool:
+    """Delete a send nothing was tried for yet (no attempt, nothing in flight), as if never started; whether it was."""
+    tried = sa.exists().where(
+        D.c.send_id == send_id, sa.or_(D.c.attempts > 0, D.c.state.in_((State.SENT.value, State.SENDING.value)))
+    )
+    with engine.begin() as conn:
+        conn.execute(D.delete().where(D.c.send_id == send_id, ~tried))
+        empty = ~sa.exists().where(D.c.send_id == send_id)
+        return conn.execute(T.delete().where(T.c.id == send_id, empty).returning(T.c.id)).first() is not None
 
 
 def sent_issues(engine: sa.Engine) -> dict[dt.date, dt.datetime]:
-    """Issue dates that have a send (running or finished), with when it started: what the archive lists."""
+    """Issue dates whose send reached someone, or is under way with nothing tried yet, with when it started.
+
+    What the archive lists: a send whose every try so far failed (a relay that cannot be reached,
+    a message it refuses) publishes nothing.
+    """
+    reached = sa.exists().where(D.c.send_id == T.c.id, D.c.state == State.SENT.value)
+    untried = ~sa.exists().where(D.c.send_id == T.c.id, D.c.attempts > 0)
     with engine.connect() as conn:
-        return {date: started for date, started in conn.execute(sa.select(T.c.issue_date, T.c.started_at))}
+        rows = conn.execute(sa.select(T.c.issue_date, T.c.started_at).where(sa.or_(reached, untried)))
+        return {row.issue_date: row.started_at for row in rows}
 
 
 def active_sends(engine: sa.Engine) -> list[Send]:

@@ -7,24 +7,37 @@ up on restart within a grace period; the delivery ledger's one send per issue da
 second firing (a second scheduler, the autumn's repeated hour) a no-op instead of a second send.
 
 timing: when it fires · readiness: whether its issue is ready · firing: what one firing does ·
-notices: what the editor is told · runner: the APScheduler process.
+forewarn: the check the evening before · notices: what the editor is told · runner: the APScheduler process.
 """
 
 from ..content import Schedule
 from ..errors import ConfigError
 from .firing import FiringResult, Outcome, already_sent, editor_address, fire, missed, tell_editor, tell_editor_once
+from .forewarn import Forewarning, forewarn
 from .notices import Notice, compose
 from .readiness import IssueCheck, check_issues
-from .runner import DEFAULT_GRACE, JOB_ID, JOBS_TABLE, FiringExecutor, Runner, run, start_scheduler, weekly_issue_job
+from .runner import (
+    DEFAULT_GRACE,
+    DEFAULT_WARN,
+    JOB_ID,
+    JOBS_TABLE,
+    FiringExecutor,
+    Runner,
+    run,
+    start_scheduler,
+    weekly_issue_job,
+)
 from .timing import cron_trigger, issue_date, local, next_firings, repeated_hour
 
 __all__ = [
     "DEFAULT_GRACE",
+    "DEFAULT_WARN",
     "JOBS_TABLE",
     "JOB_ID",
     "ConfigError",
     "FiringExecutor",
     "FiringResult",
+    "Forewarning",
     "IssueCheck",
     "Notice",
     "Outcome",
@@ -36,6 +49,7 @@ __all__ = [
     "cron_trigger",
     "editor_address",
     "fire",
+    "forewarn",
     "issue_date",
     "local",
     "missed",

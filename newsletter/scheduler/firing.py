@@ -1,4 +1,4 @@
-"""One firing: send the issue dated that day, or tell the editor why not (missing, invalid, stopped, missed).
+"""One firing: send the issue dated that day, or tell the editor why not (missing, invalid, nobody, stopped, missed).
 
 The delivery ledger's one send per issue date makes a second firing (a second scheduler, the
 autumn's repeated hour) a no-op instead of a second send, and its notices table a second notice.
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from .. import delivery, ledger
 from ..content import Newsletter
 from ..delivery import SendConfig
-from ..errors import ContentError, NewsletterError
+from ..errors import ContentError, NewsletterError, NoRecipients
 from ..folder import load_folder, load_newsletter
 from ..message import notice as notice_message
 from ..transports import Transport
@@ -35,6 +35,7 @@ class Outcome(StrEnum):
     SENT = "sent"
     ALREADY_SENT = "already sent"  # the ledger has this date's send: a second firing, or sent by hand
     NO_ISSUE = "no issue"
+    NO_RECIPIENTS = "no recipients"  # nobody active in the issue's networks: no send is recorded
     INVALID = "invalid"
     FAILED = "failed"  # the send started and stopped (paused, relay refused...)
     MISSED = "missed"  # the scheduler was down beyond the grace period
@@ -81,11 +82,11 @@ async def tell_editor_once(
     *,
     at: dt.datetime,
     date: dt.date,
-    outcome: Outcome,
+    kind: str,
 ) -> str | None:
-    """tell_editor, unless the ledger shows this firing's notice was already sent (a second scheduler, a retry)."""
-    if not ledger.first_notice(engine, firing_at=at, kind=outcome.value, issue_date=date):
-        log.info("the editor was already told about the firing at %s (%s)", at.isoformat(), outcome.value)
+    """tell_editor, unless the ledger shows this firing's `kind` of notice was sent (by another scheduler, a retry)."""
+    if not ledger.first_notice(engine, firing_at=at, kind=kind, issue_date=date):
+        log.info("the editor was already told about the firing at %s (%s)", at.isoformat(), kind)
         return None
     return await tell_editor(newsletter, transport, notice)
 
@@ -148,7 +149,7 @@ async def _not_ready(
     else:
         outcome = Outcome.NO_ISSUE
         notice = compose("no_issue", date=ready.date, when=when, path=ready.path)
-    told = await tell_editor_once(engine, newsletter, transport, notice, at=at, date=ready.date, outcome=outcome)
+    told = await tell_editor_once(engine, newsletter, transport, notice, at=at, date=ready.date, kind=outcome)
     return _logged(FiringResult(at, ready.date, outcome, ready.describe(), told=told), level=logging.ERROR)
 
 
@@ -166,6 +167,9 @@ async def _send(
     """Send the issue of `date` as `newsletter send` would; if the send cannot start or stops, the editor is told."""
     try:
         summary = await delivery.send_issue(load_folder(root), engine, transport, config=config, date=date, stop=stop)
+    except NoRecipients as exc:
+        notice = compose("no_recipients", date=date, networks=sorted(exc.networks))
+        outcome, detail = Outcome.NO_RECIPIENTS, str(exc)
     except ContentError as exc:  # the folder changed between the check and the send
         notice = compose("invalid_at_send", date=date, problems=exc.problems)
         outcome, detail = Outcome.INVALID, str(exc.problems[0])
@@ -174,7 +178,7 @@ async def _send(
         outcome, detail = Outcome.FAILED, str(exc)
     else:
         return _sent(at, date, summary, stopped=stop is not None and stop.is_set())
-    told = await tell_editor_once(engine, newsletter, transport, notice, at=at, date=date, outcome=outcome)
+    told = await tell_editor_once(engine, newsletter, transport, notice, at=at, date=date, kind=outcome)
     return _logged(FiringResult(at, date, outcome, detail, told=told), level=logging.ERROR)
 
 
@@ -210,7 +214,7 @@ async def missed(
     if ledger.get_send(engine, date) is not None:
         return _logged(FiringResult(at, date, Outcome.ALREADY_SENT, "missed, but the ledger has this issue's send"))
     notice = compose("missed", date=date, when=local(at, schedule.zone), hours=late.total_seconds() / 3600)
-    told = await tell_editor_once(engine, newsletter, transport, notice, at=at, date=date, outcome=Outcome.MISSED)
+    told = await tell_editor_once(engine, newsletter, transport, notice, at=at, date=date, kind=Outcome.MISSED)
     return _logged(FiringResult(at, date, Outcome.MISSED, f"missed by {late}", told=told), level=logging.ERROR)
 
 

@@ -1,7 +1,8 @@
 """The scheduler process: APScheduler keeps the weekly job in the subscribers' database and fires it here.
 
 A firing missed while no scheduler ran is caught up on restart within a grace period, and past it
-the editor is told; a send a stopped scheduler left unfinished is resumed on the next start.
+the editor is told; a send a stopped scheduler left unfinished is resumed on the next start. While
+it waits, the process checks the next firing's issue ahead of it (forewarn.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ..delivery import SendConfig
 from ..errors import ConfigError
 from ..transports import Transport
 from .firing import FiringResult, Outcome, fire, missed, tell_editor
+from .forewarn import Forewarning, forewarn
 from .notices import compose
 from .timing import cron_trigger, issue_date
 
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 JOB_ID = "weekly-issue"
 JOBS_TABLE = "apscheduler_jobs"
 DEFAULT_GRACE = dt.timedelta(hours=6)
+DEFAULT_WARN = dt.timedelta(hours=18)  # the evening before a morning firing
+FOREWARN_EVERY = dt.timedelta(minutes=10)  # how often the check before the next firing runs
 MOVED_JOB_REF = "newsletter.schedule:weekly_issue_job"  # where the job pointed before the scheduler became a package
 
 
@@ -53,6 +57,7 @@ class Runner:
     open_transport: Callable[[], Transport]  # opened per firing, inside that firing's event loop
     config: SendConfig
     newsletter: Newsletter
+    warn_ahead: dt.timedelta = DEFAULT_WARN  # check each firing's issue this long before it (0: never)
     stopping: threading.Event = field(default_factory=threading.Event)  # set: a send in progress stops cleanly
     results: list[FiringResult] = field(default_factory=list)
     _done: threading.Condition = field(default_factory=threading.Condition, repr=False)
@@ -81,6 +86,21 @@ class Runner:
         while not self.stopping.is_set():
             await asyncio.sleep(0.2)
         stop.set()
+
+    def forewarn(self, now: dt.datetime) -> Forewarning | None:
+        """The check before the next firing (forewarn.py); a failure of it goes to the log."""
+
+        async def go() -> Forewarning | None:
+            async with self.open_transport() as transport:
+                return await forewarn(
+                    self.root, self.engine, transport, now=now, ahead=self.warn_ahead, known=self.newsletter
+                )
+
+        try:
+            return asyncio.run(go())
+        except Exception:
+            log.exception("the check before the next firing failed")
+            return None
 
     def missed(self, at: dt.datetime, late: dt.timedelta) -> FiringResult:
         return self._run(
@@ -265,10 +285,13 @@ def _install_job(scheduler: BackgroundScheduler, trigger: CronTrigger, grace: dt
 
 
 def run(runner: Runner, *, grace: dt.timedelta = DEFAULT_GRACE, stop: threading.Event | None = None) -> None:
-    """Run the scheduler until `stop` is set (the CLI sets it on SIGTERM/SIGINT)."""
+    """Run the scheduler until `stop` is set (the CLI sets it on SIGTERM/SIGINT), checking issues ahead of firings."""
     stop = stop or threading.Event()
     scheduler = start_scheduler(runner, grace=grace)
     try:
+        while runner.warn_ahead and not stop.is_set():
+            runner.forewarn(ledger.now())
+            stop.wait(FOREWARN_EVERY.total_seconds())
         stop.wait()
     finally:
         log.info("scheduler stopping")
