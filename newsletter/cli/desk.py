@@ -1,0 +1,69 @@
+"""Commands: `newsletter new` (the next issue file), `newsletter edit` (the editor's desk), `newsletter schema`."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from pathlib import Path
+
+from ..desk import new_issue, write_schema
+from ..errors import ConfigError, NotFound, display_path
+from ..folder import load_newsletter
+from .common import add_dir, iso_date, settings
+from .wiring import send_config, store, transport
+
+
+def register(commands) -> None:
+    """Add this module's commands to the `newsletter` parser."""
+    p = commands.add_parser("new", help="write the next issue file, dated at the next scheduled send")
+    add_dir(p)
+    p.add_argument("--date", type=iso_date, help="the new issue's date, YYYY-MM-DD (default: the next firing)")
+    p.set_defaults(run=run_new)
+
+    p = commands.add_parser("edit", help="serve the editor's desk on 127.0.0.1: write, check, save and test issues")
+    add_dir(p)
+    p.add_argument("--port", type=int, default=8001, help="port on 127.0.0.1 (default: 8001)")
+    p.set_defaults(run=run_edit)
+
+    p = commands.add_parser("schema", help="write the JSON Schema of issue files and newsletter.yaml for code editors")
+    add_dir(p)
+    p.set_defaults(run=run_schema)
+
+
+def run_new(args: argparse.Namespace) -> int:
+    path = new_issue(args.dir, date=args.date)
+    print(f"wrote {display_path(path)}")
+    return 0
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    for path in write_schema(args.dir):
+        print(f"wrote {display_path(path)}")
+    return 0
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..desk.app import create_desk_app
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", args.port))
+        except OSError:
+            raise ConfigError(f"port {args.port} is in use: choose another with --port") from None
+    if not (Path(args.dir) / "newsletter.yaml").is_file():
+        raise NotFound(f"no newsletter.yaml in {display_path(args.dir)} (use --dir to point at the newsletter folder)")
+    config = settings()
+    newsletter, _ = load_newsletter(args.dir)
+    with store(config, args.dir) as engine:
+        app = create_desk_app(
+            args.dir,
+            engine=engine,
+            send_config=send_config(config, args.dir, newsletter),
+            transport=lambda: transport(config, args.dir),
+        )
+        print(f"The editor's desk at http://127.0.0.1:{args.port}/ (Ctrl+C to stop)", file=sys.stderr)
+        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", ws="none")
+    return 0
