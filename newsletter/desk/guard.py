@@ -38,7 +38,7 @@ class LocalHostOnly:
 
 def csrf_token(request: Request) -> str:
     """The session's token: the cookie's, or a new one the response must set (see `remember`)."""
-    token = request.cookies.get(CSRF_COOKIE) or request.state.__dict__.get("new_csrf")
+    token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
     if not token:
         token = request.state.new_csrf = secrets.token_urlsafe(32)
     return token
@@ -46,7 +46,7 @@ def csrf_token(request: Request) -> str:
 
 def remember(request: Request, response: Response) -> Response:
     """Set the CSRF cookie on `response` if this request made the token; security headers too."""
-    new = request.state.__dict__.get("new_csrf")
+    new = getattr(request.state, "new_csrf", None)
     if new:
         response.set_cookie(CSRF_COOKIE, new, httponly=True, samesite="strict", path="/")
     response.headers.setdefault("Content-Security-Policy", DESK_CSP)
