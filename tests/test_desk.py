@@ -108,6 +108,15 @@ def test_posts_without_the_token_are_refused(desk: httpx.Client) -> None:
     assert not (desk.root / "content" / "issues" / f"{NEXT}.yaml").exists()  # type: ignore[attr-defined]
 
 
+def test_the_page_shows_the_file_as_it_is(desk: httpx.Client) -> None:
+    page = desk.get(f"/issues/{LATEST}").text
+    assert "built-in method" not in page
+    assert ">The Act received Royal Assent this week." in page
+    assert 'value="About the study | https://research.example.org/exploitation-study"' not in page  # a textarea
+    assert "About the study | https://research.example.org/exploitation-study</textarea>" in page
+    assert 'id="items-3-remind_until" type="date" data-key="remind_until" data-field="items[3].remind_until" value="2026-12-11"' in page
+
+
 def test_new_issue_button(desk: httpx.Client) -> None:
     reply = desk.post("/new", data={"csrf": desk.cookies["desk_csrf"]}, follow_redirects=False)
     assert reply.status_code == 303 and reply.headers["location"] == f"/issues/{NEXT}"

@@ -100,7 +100,9 @@ def _item(target: CommentedMap, values: Form) -> None:
     for key in ("programme", "update", "action"):
         _set(target, key, values.get(key, ""), ITEM_KEYS)
     _set(target, "links", parse_links(values.get("links", "")), ITEM_KEYS)
-    _set(target, "networks", list(values.get("networks") or []), ITEM_KEYS)
+    networks = list(values.get("networks") or [])
+    if set(networks) != set(target.get("networks") or []):  # ticked boxes come in the newsletter's order: keep the file's
+        _set(target, "networks", networks, ITEM_KEYS)
     _set(target, "remind_until", values.get("remind_until", ""), ITEM_KEYS)
 
 
