@@ -58,7 +58,9 @@ def test_schema_is_written(example_dir: Path) -> None:
 
 
 def test_unchanged_form_leaves_the_file_byte_for_byte(example_dir: Path) -> None:
-    text = (example_dir / "content" / "issues" / f"{LATEST}.yaml").read_text().replace("number: 119", "number: 119  # ok")
+    text = (
+        (example_dir / "content" / "issues" / f"{LATEST}.yaml").read_text().replace("number: 119", "number: 119  # ok")
+    )
     assert apply_form(text, form_values(text)) == text
 
 
@@ -114,7 +116,10 @@ def test_the_page_shows_the_file_as_it_is(desk: httpx.Client) -> None:
     assert ">The Act received Royal Assent this week." in page
     assert 'value="About the study | https://research.example.org/exploitation-study"' not in page  # a textarea
     assert "About the study | https://research.example.org/exploitation-study</textarea>" in page
-    assert 'id="items-3-remind_until" type="date" data-key="remind_until" data-field="items[3].remind_until" value="2026-12-11"' in page
+    assert (
+        'id="items-3-remind_until" type="date" data-key="remind_until" data-field="items[3].remind_until" '
+        'value="2026-12-11"' in page
+    )
 
 
 def test_new_issue_button(desk: httpx.Client) -> None:

@@ -45,7 +45,10 @@ def wait_until(page: cdp.Page, expression: str, *, timeout: float = 20) -> objec
 def settled(page: cdp.Page) -> None:
     """Wait until the debounced render of the latest change has come back."""
     time.sleep(0.05)
-    wait_until(page, "document.querySelector('main').dataset.rendering === '' && !!document.querySelector('main').dataset.rendered")
+    wait_until(
+        page,
+        "document.querySelector('main').dataset.rendering === '' && !!document.querySelector('main').dataset.rendered",
+    )
 
 
 def control(page: cdp.Page, label: str, *, within: str = "form") -> str:
@@ -109,7 +112,7 @@ def test_from_new_issue_to_a_valid_saved_file(chromium, desk: str, example_dir: 
     wait_until(page, "document.getElementById('banner').textContent.startsWith('Saved')")
     elapsed = time.monotonic() - started
     print(f"\nfrom New issue to a valid saved issue: {elapsed:.1f} s")  # reported in the closing note
-    with open(os.environ.get("DESK_TIMING", os.devnull), "a") as note:
+    with Path(os.environ.get("DESK_TIMING", os.devnull)).open("a") as note:
         note.write(f"{elapsed:.2f}\n")
 
     text = path.read_text()
@@ -148,14 +151,22 @@ def test_items_are_added_removed_and_reordered_from_the_keyboard(chromium, desk:
     page.goto(f"{desk}/issues/2026-11-27")
     settled(page)
     page.evaluate("document.getElementById('add-item').focus()")
-    page.send("Input.dispatchKeyEvent", {"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"})
+    page.send(
+        "Input.dispatchKeyEvent",
+        {"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"},
+    )
     page.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13})
     wait_until(page, "document.querySelectorAll('#items > fieldset').length === 4")
     assert page.evaluate("document.activeElement.id") == "items-4-programme"
     page.click("#items > fieldset:nth-child(3) button.up", navigates=False)
-    legends = page.evaluate("[...document.querySelectorAll('#items > fieldset input[data-key=programme]')].map(e => e.id)")
+    legends = page.evaluate(
+        "[...document.querySelectorAll('#items > fieldset input[data-key=programme]')].map(e => e.id)"
+    )
     assert legends == ["items-1-programme", "items-2-programme", "items-3-programme", "items-4-programme"]
-    assert page.evaluate("document.getElementById('items-2-programme').value") == "SEND inspection outcomes to 31 October 2026"
+    assert (
+        page.evaluate("document.getElementById('items-2-programme').value")
+        == "SEND inspection outcomes to 31 October 2026"
+    )
     page.close()
 
 

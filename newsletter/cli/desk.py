@@ -14,7 +14,7 @@ from .common import add_dir, iso_date, settings
 from .wiring import send_config, store, transport
 
 
-def register(commands) -> None:
+def register(commands: argparse._SubParsersAction) -> None:
     """Add this module's commands to the `newsletter` parser."""
     p = commands.add_parser("new", help="write the next issue file, dated at the next scheduled send")
     add_dir(p)

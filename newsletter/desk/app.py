@@ -8,8 +8,8 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from html import escape
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -110,7 +110,9 @@ def issues_page(request: Request) -> Response:
         }
         for d in reversed(folder.dates())
     ]
-    html = PAGES.get_template("issues.html.j2").render(newsletter=folder.newsletter, rows=rows, csrf=csrf_token(request))
+    html = PAGES.get_template("issues.html.j2").render(
+        newsletter=folder.newsletter, rows=rows, csrf=csrf_token(request)
+    )
     return remember(request, HTMLResponse(html))
 
 
@@ -166,7 +168,11 @@ async def render_draft(request: Request) -> Response:
     desk, date, body = request.app.state.desk, _date(request), await _json(request)
     draft = drafts.evaluate(desk.root, date, _draft_text(desk, date, body))
     networks = frozenset([body["network"]]) if body.get("network") else None
-    html = draft.html(networks) if draft.issue and (networks is None or networks <= draft.issue.newsletter.network_ids) else None
+    html = (
+        draft.html(networks)
+        if draft.issue and (networks is None or networks <= draft.issue.newsletter.network_ids)
+        else None
+    )
     return _json_response(request, {**_problems(draft), "html": html})
 
 
@@ -287,7 +293,7 @@ def _replace(path: Path, text: str) -> None:
             file.flush()
             os.fsync(file.fileno())
         Path(temporary).chmod(0o644)
-        os.replace(temporary, path)
+        Path(temporary).replace(path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -301,7 +307,9 @@ async def refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if "json" in request.headers.get("content-type", "") or request.method == "POST":
         return remember(request, JSONResponse({"message": exc.detail}, status_code=exc.status_code))
-    return remember(request, HTMLResponse(f"<!doctype html><title>Error</title><p>{escape(str(exc.detail))}</p>", exc.status_code))
+    return remember(
+        request, HTMLResponse(f"<!doctype html><title>Error</title><p>{escape(str(exc.detail))}</p>", exc.status_code)
+    )
 
 
 async def failed(request: Request, exc: Exception) -> Response:

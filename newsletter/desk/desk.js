@@ -156,9 +156,19 @@
     if (html && html !== lastHtml) { lastHtml = html; frame.srcdoc = html; }
     frame.classList.toggle('stale', !html);
   }
-  frame.addEventListener('load', function () {
-    try { frame.style.height = frame.contentDocument.documentElement.scrollHeight + 'px'; } catch (e) { /* not ours */ }
-  });
+  var wrap = frame.parentElement, width = 800;
+  function fit() {  // the chosen width, scaled down to the pane when the pane is narrower
+    var height = 600;
+    try { height = frame.contentDocument.documentElement.scrollHeight; } catch (e) { /* not loaded yet */ }
+    var scale = Math.min(1, wrap.clientWidth / width);
+    frame.style.width = width + 'px';
+    frame.style.height = height + 'px';
+    frame.style.transform = scale < 1 ? 'scale(' + scale + ')' : '';
+    frame.parentElement.style.height = (height * scale) + 'px';
+    document.getElementById('scale').textContent = scale < 1 ? 'shown at ' + Math.round(scale * 100) + '%' : '';
+  }
+  frame.addEventListener('load', fit);
+  window.addEventListener('resize', fit);
   function render() {
     var mine = ++sequence;
     main.dataset.rendering = '1';
@@ -180,7 +190,7 @@
   form.addEventListener('submit', function (e) { e.preventDefault(); });
   document.getElementById('network').addEventListener('change', render);
   document.querySelectorAll('input[name=width]').forEach(function (radio) {
-    radio.addEventListener('change', function () { frame.style.width = radio.value + 'px'; });
+    radio.addEventListener('change', function () { width = Number(radio.value); fit(); });
   });
 
   // save, test, a reader's view -------------------------------------------------------------

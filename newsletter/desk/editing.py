@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+from collections.abc import Callable
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -42,16 +43,24 @@ def form_values(text: str) -> Form:
         "preheader": _text(data.get("preheader")),
         "intro": _text(data.get("intro")),
         "items": [_item_values(i, n) for n, i in enumerate(data.get("items") or [])],
-        "meetings": [{"origin": n, **{k: _text(m.get(k)) for k in MEETING_KEYS}} for n, m in enumerate(data.get("meetings") or [])],
+        "meetings": [
+            {"origin": n, **{k: _text(m.get(k)) for k in MEETING_KEYS}}
+            for n, m in enumerate(data.get("meetings") or [])
+        ],
         "resources": [
-            {"origin": n, **{k: _text(r.get(k)) for k in RESOURCE_KEYS}} for n, r in enumerate(data.get("resources") or [])
+            {"origin": n, **{k: _text(r.get(k)) for k in RESOURCE_KEYS}}
+            for n, r in enumerate(data.get("resources") or [])
         ],
     }
 
 
 def _item_values(item: Any, origin: int) -> Form:
     item = item if isinstance(item, dict) else {}
-    links = [f"{_text(link.get('text'))} | {_text(link.get('url'))}" for link in item.get("links") or [] if isinstance(link, dict)]
+    links = [
+        f"{_text(link.get('text'))} | {_text(link.get('url'))}"
+        for link in item.get("links") or []
+        if isinstance(link, dict)
+    ]
     return {
         "origin": origin,
         "programme": _text(item.get("programme")),
@@ -101,12 +110,14 @@ def _item(target: CommentedMap, values: Form) -> None:
         _set(target, key, values.get(key, ""), ITEM_KEYS)
     _set(target, "links", parse_links(values.get("links", "")), ITEM_KEYS)
     networks = list(values.get("networks") or [])
-    if set(networks) != set(target.get("networks") or []):  # ticked boxes come in the newsletter's order: keep the file's
+    if set(networks) != set(
+        target.get("networks") or []
+    ):  # ticked boxes come in the newsletter's order: keep the file's
         _set(target, "networks", networks, ITEM_KEYS)
     _set(target, "remind_until", values.get("remind_until", ""), ITEM_KEYS)
 
 
-def _fields(order: tuple[str, ...]):
+def _fields(order: tuple[str, ...]) -> Callable[[CommentedMap, Form], None]:
     def update(target: CommentedMap, values: Form) -> None:
         for key in order:
             _set(target, key, values.get(key, ""), order)
@@ -128,7 +139,7 @@ def parse_links(text: str) -> list[dict[str, str]]:
     return links
 
 
-def _merge(old: Any, forms: list[Form], update) -> CommentedSeq:
+def _merge(old: Any, forms: list[Form], update: Callable[[CommentedMap, Form], None]) -> CommentedSeq:
     """The form's entries in the form's order, each updated in place in the entry it came from (`origin`)."""
     old_seq = old if isinstance(old, CommentedSeq) else CommentedSeq()
     entries = []
@@ -165,7 +176,7 @@ def _set(target: CommentedMap, key: str, value: Any, order: tuple[str, ...]) -> 
 def _typed(key: str, value: Any) -> Any:
     """The form's value as YAML should hold it; None for an empty field."""
     if isinstance(value, CommentedSeq):
-        return value if len(value) or key in ("items",) else None
+        return value if len(value) or key == "items" else None
     if isinstance(value, list):
         if not value:
             return None

@@ -33,7 +33,7 @@ def next_issue(folder: Folder, *, date: dt.date | None = None, today: dt.date | 
     """Number + 1 of the newest valid issue, dated at the next firing after the newest issue (or `date`)."""
     number = max((i.number for i in folder.issues.values()), default=0) + 1
     dates = folder.dates()
-    when = date or _next_date(folder, dates[-1] if dates else None, today or dt.date.today())
+    when = date or _next_date(folder, dates[-1] if dates else None, today or dt.datetime.now(dt.UTC).date())
     skeleton = Issue(number=number, date=when, items=[Item(programme=SKELETON_PROGRAMME, update=SKELETON_UPDATE)])
     drafted = dataclasses.replace(folder, issues={**folder.issues, when: skeleton})
     try:
@@ -76,7 +76,10 @@ def issue_text(plan: NextIssue, *, schema: str = f"../../{SCHEMA_DIR}/issue.sche
 def _carried_comments(carried: AssembledIssue | None) -> list[str]:
     if carried is None:
         return ["#", "# (What carries forward is not shown: an earlier issue file has errors; run `newsletter check`.)"]
-    found = [f"#   reminder: {r.item.programme} (from No {r.issue_number}, until {r.item.remind_until})" for r in carried.reminders]
+    found = [
+        f"#   reminder: {r.item.programme} (from No {r.issue_number}, until {r.item.remind_until})"
+        for r in carried.reminders
+    ]
     found += [
         f"#   meeting: {m.date}{' ' + m.start if m.start else ''} {m.title} ({m.network})" for m in carried.meetings
     ]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from ..content import Issue, Newsletter
 
 SCHEMA_DIR = "schema"
-SCHEMAS = {"issue.schema.json": Issue, "newsletter.schema.json": Newsletter}
+SCHEMAS: dict[str, type[BaseModel]] = {"issue.schema.json": Issue, "newsletter.schema.json": Newsletter}
 
 
 def write_schema(root: Path, *, folder: str = SCHEMA_DIR) -> list[Path]:
