@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
+from email import policy
 from pathlib import Path
 
 import httpx
@@ -168,3 +170,81 @@ def test_save_writes_valid_yaml_only(desk: httpx.Client) -> None:
     assert reply.status_code == 200, reply.text
     assert 'programme: "Exploitation: a study"' in path.read_text()  # the editor's double quotes kept
     assert not list(path.parent.glob(".*.tmp"))
+
+
+# test copies, a reader's view, a sent issue ------------------------------------------------------
+
+
+@pytest.fixture
+def full_desk(example_dir: Path, tmp_path: Path):
+    from newsletter import ledger, subscribers
+    from newsletter.delivery import SendConfig
+    from newsletter.store import open_store
+    from newsletter.tokens import Signer
+    from newsletter.transports import MemoryTransport
+
+    engine = open_store(f"sqlite:///{tmp_path / 'desk.db'}")
+    known = load_folder(example_dir).newsletter.network_ids
+    subscribers.add(engine, "jo@example.org", networks=["send"], known_networks=known)
+    subscribers.add(engine, "sam@example.org", networks=["fostering"], known_networks=known)
+    ledger.create_send(engine, dt.date(2026, 11, 20), sorted(known))
+    memory = MemoryTransport()
+    app = create_desk_app(
+        example_dir, engine=engine, send_config=SendConfig(Signer("desk test")), transport=lambda: memory
+    )
+    with served(app, ws="none") as base, httpx.Client(base_url=base) as client:
+        client.get("/")
+        client.memory = memory  # type: ignore[attr-defined]
+        client.root = example_dir  # type: ignore[attr-defined]
+        yield client
+    engine.dispose()
+
+
+def form_of(client: httpx.Client, date: dt.date) -> dict:
+    return form_values((client.root / "content" / "issues" / f"{date}.yaml").read_text())  # type: ignore[attr-defined]
+
+
+def test_send_a_test_sends_each_networks_version_marked_and_unrecorded(full_desk: httpx.Client) -> None:
+    reply = full_desk.post(
+        f"/issues/{LATEST}/test",
+        json={"form": form_of(full_desk, LATEST), "address": "me@example.org"},
+        headers=token(full_desk),
+    )
+    assert reply.status_code == 200, reply.text
+    sent = full_desk.memory.sent  # type: ignore[attr-defined]
+    assert len(sent) == 8 and {m.to for m in sent} == {"me@example.org"}  # one per network of the issue
+    subjects = [email.message_from_bytes(m.data, policy=policy.default)["Subject"] for m in sent]
+    assert all(s.startswith("[TEST] ") for s in subjects)
+    assert "Nothing was recorded" in reply.json()["message"]
+    reply = full_desk.post(
+        f"/issues/{LATEST}/test", json={"form": form_of(full_desk, LATEST)}, headers=token(full_desk)
+    )
+    assert reply.status_code == 400 and "test_recipients" in reply.json()["message"]
+
+
+def test_what_does_this_reader_get(full_desk: httpx.Client) -> None:
+    form = form_of(full_desk, LATEST)
+    jo = full_desk.post(
+        f"/issues/{LATEST}/reader", json={"form": form, "email": "jo@example.org"}, headers=token(full_desk)
+    )
+    assert "SEND Network" in jo.json()["message"]
+    assert "SEND inspection outcomes" in jo.json()["html"] and "Preventing exploitation" not in jo.json()["html"]
+    sam = full_desk.post(
+        f"/issues/{LATEST}/reader", json={"form": form, "email": "sam@example.org"}, headers=token(full_desk)
+    )
+    assert "written statement of action" not in sam.json()["html"] and "Family Support Act" in sam.json()["html"]
+    nobody = full_desk.post(
+        f"/issues/{LATEST}/reader", json={"form": form, "email": "x@example.org"}, headers=token(full_desk)
+    )
+    assert nobody.status_code == 404 and "not a subscriber" in nobody.json()["message"]
+
+
+def test_a_sent_issue_opens_read_only(full_desk: httpx.Client) -> None:
+    listing = full_desk.get("/").text
+    assert '<span class="state sent">sent</span>' in listing
+    page = full_desk.get("/issues/2026-11-20").text
+    assert '<fieldset id="all" disabled>' in page and 'id="save"' not in page
+    sha = page.split('data-sha256="')[1].split('"')[0]
+    form = form_of(full_desk, dt.date(2026, 11, 20))
+    reply = full_desk.post("/issues/2026-11-20/save", json={"form": form, "sha256": sha}, headers=token(full_desk))
+    assert reply.status_code == 409 and "sent" in reply.json()["message"]
