@@ -57,12 +57,14 @@ def run_edit(args: argparse.Namespace) -> int:
         raise NotFound(f"no newsletter.yaml in {display_path(args.dir)} (use --dir to point at the newsletter folder)")
     config = settings()
     newsletter, _ = load_newsletter(args.dir)
+    try:
+        sending = send_config(config, args.dir, newsletter)
+    except ConfigError as exc:  # the desk still edits; only test copies wait for the setting
+        print(f"note: Send a test is off: {exc}", file=sys.stderr)
+        sending = None
     with store(config, args.dir) as engine:
         app = create_desk_app(
-            args.dir,
-            engine=engine,
-            send_config=send_config(config, args.dir, newsletter),
-            transport=lambda: transport(config, args.dir),
+            args.dir, engine=engine, send_config=sending, transport=lambda: transport(config, args.dir)
         )
         print(f"The editor's desk at http://127.0.0.1:{args.port}/ (Ctrl+C to stop)", file=sys.stderr)
         uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", ws="none")
