@@ -181,7 +181,10 @@
       main.dataset.rendered = String(mine);
     });
   }
+  var dirty = false;  // typed since the last save: leaving the page asks first
+  window.addEventListener('beforeunload', function (e) { if (dirty) { e.preventDefault(); e.returnValue = ''; } });
   function changed() {
+    if (!readOnly) dirty = true;
     clearTimeout(timer);
     main.dataset.rendering = '1';
     timer = setTimeout(render, 350);
@@ -202,6 +205,7 @@
     post('/save', {form: collect(), sha256: main.dataset.sha256}).then(function (data) {
       if (data.status === 200) {
         main.dataset.sha256 = data.sha256;
+        dirty = false;
         ['items', 'meetings', 'resources'].forEach(function (part) {
           document.querySelectorAll('#' + part + ' > fieldset').forEach(function (fs, i) { fs.dataset.origin = String(i); });
         });
