@@ -31,6 +31,7 @@ from ..transports.base import Transport
 from . import drafts, editing
 from .guard import LocalHostOnly, csrf_token, remember, require_csrf
 from .new import new_issue
+from .signin import RequireEditor, SignIn, ask_for_link, redeem_link, signin_page
 
 HERE = Path(__file__).parent
 PAGES = jinja2.Environment(
@@ -71,8 +72,12 @@ def create_desk_app(
     send_config: SendConfig | None = None,
     transport: Callable[[], Transport] | None = None,
     today: Callable[[], dt.date] = dt.date.today,
+    sign_in: SignIn | None = None,
 ) -> Starlette:
-    """The desk over the folder at `root`; `engine` tells which issues are sent, `transport` carries test copies."""
+    """The desk over the folder at `root`; `engine` tells which issues are sent, `transport` carries test copies.
+
+    Without `sign_in` it answers only a local Host; with it, anyone may reach it but only a signed-in editor gets in.
+    """
     desk = Desk(Path(root), engine, send_config, transport, today)
     routes = [
         Route("/", issues_page),
@@ -84,12 +89,20 @@ def create_desk_app(
         Route("/issues/{date}/test", send_test, methods=["POST"]),
         Route("/issues/{date}/reader", reader, methods=["POST"]),
     ]
+    if sign_in is not None:
+        routes += [
+            Route("/signin", signin_page),
+            Route("/signin", ask_for_link, methods=["POST"]),
+            Route("/signin/{token}", redeem_link),
+        ]
+    guard = Middleware(LocalHostOnly) if sign_in is None else Middleware(RequireEditor, sign_in=sign_in)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(LocalHostOnly)],
+        middleware=[guard],
         exception_handlers={HTTPException: refused, NewsletterError: failed},
     )
     app.state.desk = desk
+    app.state.sign_in = sign_in
     return app
 
 
