@@ -1,0 +1,181 @@
+"""The editor's desk in real headless Chromium, used as an editor would: new issue, labelled fields, checks, save."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import browser as cdp
+import pytest
+from conftest import ROOT, served
+
+from newsletter.cli import main
+from newsletter.desk.app import create_desk_app
+
+pytestmark = pytest.mark.browser
+
+NEXT = "2026-12-04"
+COMMENT = "# Morgan: ask Priya for the benchmarking figures before Thursday"
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    with cdp.Browser.start(tmp_path_factory.mktemp("chromium")) as browser:
+        yield browser
+
+
+@pytest.fixture
+def desk(example_dir: Path):
+    with served(create_desk_app(example_dir), ws="none") as base:
+        yield base
+
+
+def wait_until(page: cdp.Page, expression: str, *, timeout: float = 20) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"never true: {expression}")
+
+
+def settled(page: cdp.Page) -> None:
+    """Wait until the debounced render of the latest change has come back."""
+    time.sleep(0.05)
+    wait_until(
+        page,
+        "document.querySelector('main').dataset.rendering === '' && !!document.querySelector('main').dataset.rendered",
+    )
+
+
+def control(page: cdp.Page, label: str, *, within: str = "form") -> str:
+    """The id of the control labelled `label` (a <label for>) inside `within`, as a screen reader finds it."""
+    found = page.evaluate(
+        f"(() => {{ const l = [...document.querySelectorAll({json.dumps(within + ' label[for]')})]"
+        f".find(l => l.textContent.trim() === {json.dumps(label)}); return l ? l.htmlFor : null; }})()"
+    )
+    assert found, f"no control labelled {label!r} in {within}"
+    return found
+
+
+def type_into(page: cdp.Page, label: str, text: str, *, within: str = "form") -> None:
+    """Focus the labelled control, select what is in it, and type `text` as keystrokes would insert it."""
+    element = control(page, label, within=within)
+    page.evaluate(f"(() => {{ const e = document.getElementById({json.dumps(element)}); e.focus(); e.select(); }})()")
+    page.send("Input.insertText", {"text": text})
+
+
+def set_date(page: cdp.Page, label: str, value: str, *, within: str = "form") -> None:
+    """A date picker's value, as choosing a day sets it (typing into Chromium's date field is by segments)."""
+    element = control(page, label, within=within)
+    page.evaluate(
+        f"(() => {{ const e = document.getElementById({json.dumps(element)}); e.focus(); e.value = {json.dumps(value)};"
+        " e.dispatchEvent(new Event('input', {bubbles: true})); })()"
+    )
+
+
+def message_at(page: cdp.Page, field: str) -> str:
+    return page.evaluate(f"document.querySelector('.msg[data-for=\"{field}\"]').textContent")
+
+
+def test_from_new_issue_to_a_valid_saved_file(chromium, desk: str, example_dir: Path, capsys) -> None:
+    page = chromium.new_page(width=1280, height=900)
+    started = time.monotonic()
+    page.goto(desk + "/")
+    page.click("form[action='/new'] button")  # New issue: what `newsletter new` does
+    assert page.url == f"{desk}/issues/{NEXT}"
+    path = example_dir / "content" / "issues" / f"{NEXT}.yaml"
+    path.write_text(path.read_text().replace("number:", COMMENT + "\nnumber:", 1))  # the editor's own note
+    page.goto(f"{desk}/issues/{NEXT}")
+    settled(page)
+
+    item = "#items > fieldset:nth-child(1)"
+    type_into(page, "Programme", "Data benchmarking: the autumn return", within=item)
+    type_into(page, "Update", "Returns for the autumn collection are open.\n\nThey close on 18 December.", within=item)
+    type_into(page, "Action Required", "Data leads: send your return by 18 December.", within=item)
+    type_into(page, "Links", "The autumn return guide | https://improvement.example.org/autumn-return", within=item)
+    page.click(f"{item} .networks label:nth-of-type(2) input", navigates=False)  # Data Benchmarking Group
+    set_date(page, "Remind until", "2026-11-30", within=item)  # before the issue: an error
+    settled(page)
+    assert "2026-11-30 is before the issue date 2026-12-04" in message_at(page, "items[1].remind_until")
+    assert page.evaluate("document.getElementById('items-1-remind_until').getAttribute('aria-invalid')") == "true"
+    assert "items[1].remind_until" in page.evaluate("document.getElementById('problems').innerText")
+
+    set_date(page, "Remind until", "2026-12-18", within=item)
+    settled(page)
+    assert message_at(page, "items[1].remind_until") == ""
+    assert "Data benchmarking: the autumn return" in page.evaluate("document.getElementById('email').srcdoc")
+    page.click("#save", navigates=False)
+    wait_until(page, "document.getElementById('banner').textContent.startsWith('Saved')")
+    elapsed = time.monotonic() - started
+    print(f"\nfrom New issue to a valid saved issue: {elapsed:.1f} s")  # reported in the closing note
+    with Path(os.environ.get("DESK_TIMING", os.devnull)).open("a") as note:
+        note.write(f"{elapsed:.2f}\n")
+
+    text = path.read_text()
+    assert COMMENT in text and "# yaml-language-server: $schema=" in text
+    assert "programme: 'Data benchmarking: the autumn return'" in text
+    assert "networks: [data-benchmarking]" in text and "remind_until: 2026-12-18" in text
+    assert main(["check", "--dir", str(example_dir), "--date", NEXT]) == 0
+    assert "no errors" in capsys.readouterr().out
+    assert page.errors == []
+    page.close()
+
+
+def test_two_tabs_get_the_conflict_message(chromium, desk: str, example_dir: Path) -> None:
+    first, second = chromium.new_page(), chromium.new_page()
+    url = f"{desk}/issues/2026-11-27"
+    original = (example_dir / "content" / "issues" / "2026-11-27.yaml").read_text()
+    for page in (first, second):
+        page.goto(url)
+        settled(page)
+    type_into(first, "Programme", "Edited in the first tab", within="#items > fieldset:nth-child(2)")
+    first.click("#save", navigates=False)
+    wait_until(first, "document.getElementById('banner').textContent.startsWith('Saved')")
+    type_into(second, "Programme", "Edited in the second tab", within="#items > fieldset:nth-child(2)")
+    second.click("#save", navigates=False)
+    banner = wait_until(second, "document.getElementById('banner').textContent")
+    assert "changed on disk since this page loaded" in str(banner)
+    text = (example_dir / "content" / "issues" / "2026-11-27.yaml").read_text()
+    assert "second tab" not in text
+    assert text.replace("Edited in the first tab", "New duties in the Family Support Act") == original  # all else kept
+    first.close()
+    second.close()
+
+
+def test_items_are_added_removed_and_reordered_from_the_keyboard(chromium, desk: str) -> None:
+    page = chromium.new_page()
+    page.goto(f"{desk}/issues/2026-11-27")
+    settled(page)
+    page.evaluate("document.getElementById('add-item').focus()")
+    page.send(
+        "Input.dispatchKeyEvent",
+        {"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"},
+    )
+    page.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13})
+    wait_until(page, "document.querySelectorAll('#items > fieldset').length === 4")
+    assert page.evaluate("document.activeElement.id") == "items-4-programme"
+    page.click("#items > fieldset:nth-child(3) button.up", navigates=False)
+    legends = page.evaluate(
+        "[...document.querySelectorAll('#items > fieldset input[data-key=programme]')].map(e => e.id)"
+    )
+    assert legends == ["items-1-programme", "items-2-programme", "items-3-programme", "items-4-programme"]
+    assert (
+        page.evaluate("document.getElementById('items-2-programme').value")
+        == "SEND inspection outcomes to 31 October 2026"
+    )
+    page.close()
+
+
+@pytest.mark.skipif(not os.environ.get("DESK_SCREENSHOTS"), reason="set DESK_SCREENSHOTS=1 to remake docs/desk-*.png")
+def test_screenshots(chromium, desk: str) -> None:
+    for width, height in ((1280, 860), (390, 844)):
+        page = chromium.new_page(width=width, height=height)
+        page.goto(f"{desk}/issues/2026-11-27")
+        settled(page)
+        time.sleep(0.5)
+        page.screenshot(ROOT / "docs" / f"desk-{width}.png")
+        page.close()
