@@ -11,9 +11,9 @@ import sys
 
 from .. import __version__
 from ..errors import ContentError, NewsletterError
-from . import content, delivery, inbound, schedule, settings, subscribers, web
+from . import content, delivery, dns, inbound, schedule, settings, subscribers, web
 
-COMMAND_MODULES = (content, subscribers, delivery, schedule, web, inbound, settings)
+COMMAND_MODULES = (content, subscribers, delivery, schedule, web, inbound, dns, settings)
 
 
 def parser() -> argparse.ArgumentParser:
