@@ -281,3 +281,20 @@ def test_an_imported_stylesheet_is_refused_not_fetched(issue, tmp_path):
     with pytest.raises(ContentError, match="@import is not allowed") as caught:
         render(issue, templates=tmp_path / "email")
     assert caught.value.problems[0].line == len(css.read_text().splitlines())
+
+
+def test_the_footer_names_the_readers_networks_and_the_postal_address(example_dir):
+    path = example_dir / "newsletter.yaml"
+    path.write_text(path.read_text() + "address: Regional Improvement Programme, 1 High Street, Westshire WS1 1AA\n")
+    issue = assemble(load_folder(example_dir))
+    both = render(issue.variant({"fostering", "qa-leads"}))
+    sentence = "You receive this as a member of the Quality Assurance Leads Network and the Fostering Network."
+    assert sentence in visible_text(both.html) and sentence in " ".join(both.text.split())
+    one = render(issue.variant({"fostering"}))
+    assert "You receive this as a member of the Fostering Network." in visible_text(one.html)
+    for out in (both, one, render(issue, personal=False)):
+        assert (
+            "1 High Street, Westshire WS1 1AA" in visible_text(out.html)
+            and "1 High Street, Westshire WS1 1AA" in out.text
+        )
+    assert "as a member of" not in render(issue, personal=False).html  # the web archive is nobody's in particular
