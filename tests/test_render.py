@@ -139,7 +139,8 @@ def test_browser_and_calendar_links(issue, personal):
 
 def test_text_part_has_every_link_and_the_same_content(email, issue):
     for href in hrefs(email.html):
-        if href.startswith("#"):
+        if href.startswith("tel:"):  # the number as the contact wrote it
+            assert href.removeprefix("tel:") in {re.sub(r"[^+\d]", "", line) for line in email.text.splitlines()}
             continue
         assert href.removeprefix("mailto:") in email.text, href
     for item in (*issue.items, *(r.item for r in issue.reminders)):
@@ -281,6 +282,17 @@ def test_an_imported_stylesheet_is_refused_not_fetched(issue, tmp_path):
     with pytest.raises(ContentError, match="@import is not allowed") as caught:
         render(issue, templates=tmp_path / "email")
     assert caught.value.problems[0].line == len(css.read_text().splitlines())
+
+
+def test_what_mail_clients_handle_badly_is_left_out(email):
+    """No <wbr>, no in-page anchors, no white-space (Outlook ignores it); a light colour scheme declared; tel: links."""
+    assert "<wbr" not in email.html and 'href="#' not in email.html and "white-space" not in email.html
+    assert '<meta name="color-scheme" content="light">' in email.html
+    assert '<meta name="supported-color-schemes" content="light">' in email.html
+    assert ":root { color-scheme: light;" in email.html
+    assert 'href="tel:07700900104"' in email.html
+    assert 'href="mailto:aoife.brennan@westshire.example.org"' in email.html
+    assert "aoife.brennan@westshire.example.org" in visible_text(email.html).replace(" ", "")  # in two unbreakable parts
 
 
 def test_the_footer_names_the_readers_networks_and_the_postal_address(example_dir):
