@@ -14,7 +14,7 @@ from .common import add_dir, settings
 TXT_CHUNK = 255  # a TXT record's strings are at most 255 bytes each; resolvers join them
 
 
-def register(commands) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this module's commands to the `newsletter` parser."""
     p = commands.add_parser("dns", help="print the DNS records to publish: DKIM, SPF, DMARC and the bounce domain's MX")
     add_dir(p)
