@@ -13,8 +13,30 @@ from .folder import Folder, Loc, Source
 from .render import render
 
 SIZE_BUDGET = 90 * 1024  # Gmail clips an email's HTML near 102 KB
+FROM_NAME_LIMIT = 30  # characters of the From name that phones and narrow inbox columns show before cutting it
+EMPTY_SUBJECT_WORDS = frozenset(["update", "no", "number", "issue", "edition", "newsletter", "weekly", "week", "the"])
 VAGUE = frozenset(
-    ["here", "click here", "click", "read more", "more", "read this", "this", "link", "this link", "learn more", "find out more", "more info", "more information", "details", "go", "continue", "download", "website", "page"]
+    [
+        "here",
+        "click here",
+        "click",
+        "read more",
+        "more",
+        "read this",
+        "this",
+        "link",
+        "this link",
+        "learn more",
+        "find out more",
+        "more info",
+        "more information",
+        "details",
+        "go",
+        "continue",
+        "download",
+        "website",
+        "page",
+    ]
 )
 
 
@@ -40,6 +62,17 @@ def check(folder: Folder, *, date: dt.date | None = None) -> list[Problem]:
     for k, resource in enumerate(issue.resources):
         warn.link(source, ("resources", k), resource.title, resource.url)
     standing = folder.newsletter_source
+    sender = folder.newsletter.sender.name
+    if sender and len(sender) > FROM_NAME_LIMIT:
+        warn(
+            standing,
+            ("sender", "name"),
+            f"the From name is {len(sender)} characters: inboxes show about {FROM_NAME_LIMIT}, so readers see it cut",
+        )
+    if issue.subject and says_nothing(issue.subject, folder.newsletter.name, issue.number):
+        warn(
+            source, ("subject",), "the subject says only the newsletter's name and number: say what this issue is about"
+        )
     warn.markdown(standing, ("footer",), folder.newsletter.footer)
     warn.link(standing, ("public_url",), None, folder.newsletter.public_url)
 
@@ -52,6 +85,14 @@ def check(folder: Folder, *, date: dt.date | None = None) -> list[Problem]:
             f"the email is {size / 1024:.0f} KB of HTML; Gmail clips it near 102 KB: shorten or move items to the web",
         )
     return found
+
+
+def says_nothing(subject: str, name: str, number: int) -> bool:
+    """Whether `subject` has no word beyond the newsletter's name, its number, a date and words like "Update No"."""
+    rest = subject.lower().replace(name.lower(), " ")
+    months = {dt.date(2000, m, 1).strftime(form).lower() for m in range(1, 13) for form in ("%B", "%b")}
+    words = [w for w in re.split(r"[\W_]+", rest) if w]
+    return all(w in EMPTY_SUBJECT_WORDS or w in months or w.isdigit() or w == f"no{number}" for w in words)
 
 
 class _Warner:

@@ -51,6 +51,10 @@ window.addEventListener('load', function () {
       return Object.assign({text: h.textContent.trim(), visible: visible(h)}, box(h));
     }),
     contacts: Array.prototype.map.call(doc.querySelectorAll('.contact'), box),
+    addressLines: Array.prototype.map.call(doc.querySelectorAll('.contact .email .part'), function (el) {
+      var range = doc.createRange(); range.selectNodeContents(el);
+      return {text: el.textContent, lines: range.getClientRects().length};
+    }),
     small: small
   });
 });
@@ -125,6 +129,8 @@ def test_example_fits_width_and_shows_every_headline(example, width, tmp_path):
             f"{headline!r} cut off at {width}px: {box}"
         )
     assert seen["small"] == [], f"text under 14px at {width}px: {seen['small'][:5]}"
+    broken = [part["text"] for part in seen["addressLines"] if part["lines"] != 1]
+    assert seen["addressLines"] and broken == [], f"an address breaks mid-word at {width}px: {broken}"
 
 
 @pytest.mark.browser

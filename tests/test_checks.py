@@ -150,3 +150,27 @@ def test_date_selects_the_issue(example_dir):
     folder = write_issue(example_dir)
     assert check(folder) != []
     assert check(folder, date=dt.date(2026, 11, 27)) == []
+
+
+def test_a_from_name_longer_than_an_inbox_shows_is_a_warning(example_dir):
+    path = example_dir / "newsletter.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "name: Regional Improvement Programme", "name: The Regional Improvement Programme Office"
+        )
+    )
+    [problem] = check(load_folder(example_dir))
+    assert (problem.path, problem.line, problem.field) == (path, 3, "sender.name")
+    assert problem.message == "the From name is 41 characters: inboxes show about 30, so readers see it cut"
+
+
+def test_a_subject_that_says_only_the_name_and_number_is_a_warning(example_dir):
+    issue = example_dir / "content" / "issues" / "2026-11-27.yaml"
+    text = issue.read_text()
+    for subject in ("Regional Improvement Weekly – Update No 119", "Regional Improvement Weekly #119, 27 Nov 2026"):
+        issue.write_text(f"subject: {subject}\n" + text)
+        [problem] = check(load_folder(example_dir))
+        assert (problem.line, problem.field) == (1, "subject")
+        assert problem.message == "the subject says only the newsletter's name and number: say what this issue is about"
+    issue.write_text("subject: Regional Improvement Weekly 119 – Ofsted changes and the fostering survey\n" + text)
+    assert check(load_folder(example_dir)) == []

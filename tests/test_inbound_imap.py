@@ -303,7 +303,9 @@ def test_end_to_end_bounces_complaint_and_unsubscribe_change_exactly_the_right_r
 
     def token(address: str) -> str:
         header = email.message_from_bytes(sent[address].data, policy=policy.default)["List-Unsubscribe"]
-        return re.search(r"/unsubscribe/([A-Za-z0-9_-]+)>", header).group(1)
+        found = re.search(r"/unsubscribe/([A-Za-z0-9_-]+)>", header).group(1)
+        assert f"<mailto:unsubscribe+{found}@news.improvement.example.org>" in header  # the service reads it
+        return found
 
     dovecot.append(
         dsn(sent[hard].data, mail_from=sent[hard].mail_from, recipient=hard, status="5.1.1", diagnostic="550 5.1.1 user unknown"),
@@ -342,4 +344,11 @@ def test_end_to_end_bounces_complaint_and_unsubscribe_change_exactly_the_right_r
     code, out, _ = run(capsys, "bounces", "--dir", str(example_dir))
     assert code == 0 and out.count(" soft ") == 2 and out.count(" hard ") == 1 and out.count(" complaint ") == 1
     assert "550 5.1.1 user unknown" in out and "4 bounce(s) and complaint(s)" in out
+
+    code, out, _ = run(capsys, "status", "--dir", str(example_dir))
+    header, *rows = [line.split() for line in out.splitlines()[1:]]
+    assert code == 0 and header[-3:] == ["hard", "soft", "complaint"]
+    table = {row[0]: [int(n) for n in row[-3:]] for row in rows}
+    assert table["all"] == [1, 2, 1]
+    assert sum(counts[0] for network, counts in table.items() if network != "all") >= 1  # by the reader's networks
     engine.dispose()

@@ -139,7 +139,8 @@ def test_browser_and_calendar_links(issue, personal):
 
 def test_text_part_has_every_link_and_the_same_content(email, issue):
     for href in hrefs(email.html):
-        if href.startswith("#"):
+        if href.startswith("tel:"):  # the number as the contact wrote it
+            assert href.removeprefix("tel:") in {re.sub(r"[^+\d]", "", line) for line in email.text.splitlines()}
             continue
         assert href.removeprefix("mailto:") in email.text, href
     for item in (*issue.items, *(r.item for r in issue.reminders)):
@@ -281,3 +282,31 @@ def test_an_imported_stylesheet_is_refused_not_fetched(issue, tmp_path):
     with pytest.raises(ContentError, match="@import is not allowed") as caught:
         render(issue, templates=tmp_path / "email")
     assert caught.value.problems[0].line == len(css.read_text().splitlines())
+
+
+def test_what_mail_clients_handle_badly_is_left_out(email):
+    """No <wbr>, no in-page anchors, no white-space (Outlook ignores it); a light colour scheme declared; tel: links."""
+    assert "<wbr" not in email.html and 'href="#' not in email.html and "white-space" not in email.html
+    assert '<meta name="color-scheme" content="light">' in email.html
+    assert '<meta name="supported-color-schemes" content="light">' in email.html
+    assert ":root { color-scheme: light;" in email.html
+    assert 'href="tel:07700900104"' in email.html
+    assert 'href="mailto:aoife.brennan@westshire.example.org"' in email.html
+    assert "aoife.brennan@westshire.example.org" in visible_text(email.html).replace(" ", "")  # in two parts
+
+
+def test_the_footer_names_the_readers_networks_and_the_postal_address(example_dir):
+    path = example_dir / "newsletter.yaml"
+    path.write_text(path.read_text() + "address: Regional Improvement Programme, 1 High Street, Westshire WS1 1AA\n")
+    issue = assemble(load_folder(example_dir))
+    both = render(issue.variant({"fostering", "qa-leads"}))
+    sentence = "You receive this as a member of the Quality Assurance Leads Network and the Fostering Network."
+    assert sentence in visible_text(both.html) and sentence in " ".join(both.text.split())
+    one = render(issue.variant({"fostering"}))
+    assert "You receive this as a member of the Fostering Network." in visible_text(one.html)
+    for out in (both, one, render(issue, personal=False)):
+        assert (
+            "1 High Street, Westshire WS1 1AA" in visible_text(out.html)
+            and "1 High Street, Westshire WS1 1AA" in out.text
+        )
+    assert "as a member of" not in render(issue, personal=False).html  # the web archive is nobody's in particular

@@ -770,3 +770,42 @@ def test_the_running_scheduler_checks_the_next_firing_ahead_of_it(example_dir, e
     [notice] = notices(smtp_server)
     assert notice["Subject"].startswith("Not ready: no issue for ")
     assert [kind for kind, _ in notices_recorded(engine)] == ["forewarning"]
+
+
+def test_schedule_run_reads_the_inbound_mailbox_in_the_background_until_stopped(example_dir, tmp_path):
+    import mailbox
+
+    from inbound_mail import plain
+
+    from newsletter import subscribers
+    from newsletter.cli.schedule import _runner, inbound_watcher
+    from newsletter.settings import Settings
+
+    root = tmp_path / "Maildir"
+    config = Settings(
+        inbound_url=f"maildir://{root}",
+        unsubscribe_address="unsubscribe@news.improvement.example.org",
+        secret_key="schedule-inbound-key",
+        database_url=f"sqlite:///{tmp_path / 'inbound.db'}",
+        smtp_url=None,
+        outbox_dir=tmp_path / "outbox",
+    )
+    runner = _runner(example_dir, config)
+    assert inbound_watcher(config.model_copy(update={"inbound_url": None}), runner, stop=threading.Event()) is None
+    kim = subscribers.add(runner.engine, "kim@example.org", networks=["qa-leads"], known_networks=["qa-leads"])
+    token = runner.config.signer.sign(kim.id, kim.email)
+    mailbox.Maildir(root, create=True).add(
+        plain(to=f"unsubscribe+{token}@news.improvement.example.org", sender=kim.email, subject="unsubscribe")
+    )
+    stop = threading.Event()
+    watcher = inbound_watcher(config, runner, stop=stop)
+    try:
+        deadline = time.monotonic() + 20
+        while subscribers.by_id(runner.engine, kim.id).status.value != "unsubscribed" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert subscribers.by_id(runner.engine, kim.id).status.value == "unsubscribed"
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+        runner.engine.dispose()
+    assert not watcher.is_alive()

@@ -11,9 +11,9 @@ import sys
 
 from .. import __version__
 from ..errors import ContentError, NewsletterError
-from . import content, delivery, desk, imports, inbound, schedule, settings, subscribers, web
+from . import content, delivery, desk, dns, imports, inbound, schedule, settings, subscribers, web
 
-COMMAND_MODULES = (content, desk, subscribers, delivery, schedule, web, inbound, imports, settings)
+COMMAND_MODULES = (content, desk, subscribers, delivery, schedule, web, inbound, dns, imports, settings)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from .. import delivery, ledger
+from .. import delivery, inbound, ledger
 from ..delivery import SendConfig
 from ..errors import NotFound, SendRefused
 from ..folder import Folder, load_folder, load_newsletter
@@ -205,6 +205,7 @@ def _print_summary(summary: delivery.SendSummary, where: str) -> int:
 
 
 STATES = ("sent", "deferred", "failed", "suppressed", "queued", "sending")
+BOUNCES = tuple(inbound.BounceKind)  # bounces and complaints received later, per network
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -217,14 +218,20 @@ def run_status(args: argparse.Namespace) -> int:
                 raise NotFound("no issue has been sent yet")
             args.date = latest.issue_date
         report = ledger.status(engine, args.date)
+        returned = inbound.bounce_counts(engine, args.date)  # what came back later, read by `newsletter inbound`
     send = report.send
     state = (
         "finished" if send.finished_at else f"paused: {send.paused_reason}" if send.paused_reason else "not finished"
     )
     print(f"the issue of {send.issue_date}: started {send.started_at:%Y-%m-%d %H:%M} UTC, {state}")
-    print(f"  {'network':<24}" + "".join(f"{s:>11}" for s in STATES))
+    print(f"  {'network':<24}" + "".join(f"{s:>11}" for s in STATES) + "".join(f"{k.value:>11}" for k in BOUNCES))
     for network, tally in [*report.networks.items(), ("all", report.total)]:
-        print(f"  {network:<24}" + "".join(f"{tally[s]:>11}" for s in STATES))
+        came_back = returned.get(network, {})
+        print(
+            f"  {network:<24}"
+            + "".join(f"{tally[s]:>11}" for s in STATES)
+            + "".join(f"{came_back.get(k, 0):>11}" for k in BOUNCES)
+        )
     if report.failures:
         print(f"failures ({len(report.failures)}):")
         for failure in report.failures:

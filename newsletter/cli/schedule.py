@@ -9,12 +9,14 @@ import signal
 import threading
 from pathlib import Path
 
+from .. import inbound
 from .. import scheduler as schedule
 from ..errors import ConfigError
 from ..folder import load_newsletter
 from ..settings import Settings
 from ..store import open_store
 from . import common, wiring
+from . import inbound as inbound_cli
 
 
 def register(commands) -> None:
@@ -84,11 +86,33 @@ def run_scheduler(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    watcher = None
     try:
+        watcher = inbound_watcher(settings, runner, stop=stop)
         schedule.run(runner, grace=dt.timedelta(seconds=settings.schedule_grace_seconds), stop=stop)
     finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join()
         runner.engine.dispose()
     return 0
+
+
+def inbound_watcher(config: Settings, runner: schedule.Runner, *, stop: threading.Event) -> threading.Thread | None:
+    """With NEWSLETTER_INBOUND_URL set, `newsletter inbound --watch` in a started thread, ending when `stop` is set."""
+    if not config.inbound_url:
+        return None
+    opener = inbound_cli.mailbox_opener(config)  # a bad URL fails now, not in the thread
+    log = logging.getLogger("newsletter.inbound")
+    thread = threading.Thread(
+        target=inbound.watch,
+        args=(opener, runner.engine),
+        kwargs={"signer": runner.config.signer, "options": inbound_cli.options(config), "stop": stop, "log": log.info},
+        name="inbound",
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
 def _runner(root: Path, config: Settings) -> schedule.Runner:

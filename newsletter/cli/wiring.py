@@ -68,6 +68,7 @@ def signer(config: Settings, root: Path, *, dry_run: bool = False) -> Signer:
 
 
 def dkim_key(config: Settings, newsletter: Newsletter) -> DKIMKey | None:
+    """The DKIM key, refused (one line) when its domain does not align with the From domain, as DMARC would."""
     if not config.dkim_key_file:
         if config.dkim_ed25519_key_file:
             raise ConfigError(
@@ -76,8 +77,23 @@ def dkim_key(config: Settings, newsletter: Newsletter) -> DKIMKey | None:
         return None
     if not config.dkim_selector:
         raise ConfigError("NEWSLETTER_DKIM_KEY_FILE is set but NEWSLETTER_DKIM_SELECTOR is not")
-    domain = config.dkim_domain or newsletter.sender.email.rpartition("@")[2]
+    sender = newsletter.sender.email.rpartition("@")[2]
+    domain = config.dkim_domain or sender
+    if not aligned(domain, sender):
+        raise ConfigError(
+            f"NEWSLETTER_DKIM_DOMAIN {domain} does not align with the From domain {sender}:"
+            " DMARC would fail every message; sign as the sender's domain or one under the same organisational domain"
+        )
     return DKIMKey.load(config.dkim_key_file, config.dkim_selector, domain, ed25519=config.dkim_ed25519_key_file)
+
+
+def organisational_domain(domain: str) -> str:
+    """The last two labels: a simple rule for DMARC's relaxed alignment (news.example.org and example.org align)."""
+    return ".".join(domain.lower().rstrip(".").split(".")[-2:])
+
+
+def aligned(domain: str, other: str) -> bool:
+    return organisational_domain(domain) == organisational_domain(other)
 
 
 def delivery_options(config: Settings) -> DeliveryOptions:
@@ -93,11 +109,24 @@ def delivery_options(config: Settings) -> DeliveryOptions:
 
 def send_config(config: Settings, root: Path, newsletter: Newsletter, *, dry_run: bool = False) -> SendConfig:
     """How the newsletter in `root` sends: its signer, the delivery options, the DKIM key and the bounce address."""
+    if config.unsubscribe_address and not config.inbound_url:
+        raise ConfigError(
+            "NEWSLETTER_UNSUBSCRIBE_ADDRESS is set but NEWSLETTER_INBOUND_URL is not: nothing would read its mail"
+        )
+    sign = signer(config, root, dry_run=dry_run)
+    dkim = dkim_key(config, newsletter)
+    if dkim is None and config.smtp_url and not dry_run:
+        print(
+            "warning: sending over SMTP without DKIM: Gmail and Yahoo reject or junk unsigned bulk mail;"
+            " set NEWSLETTER_DKIM_KEY_FILE and NEWSLETTER_DKIM_SELECTOR (see `newsletter dns`)",
+            file=sys.stderr,
+        )
     return SendConfig(
-        signer(config, root, dry_run=dry_run),
+        sign,
         options=delivery_options(config),
-        dkim=dkim_key(config, newsletter),
+        dkim=dkim,
         bounce_address=config.bounce_address,
+        unsubscribe_address=config.unsubscribe_address,
     )
 
 

@@ -37,3 +37,4 @@ class SendConfig:
     options: DeliveryOptions = field(default_factory=DeliveryOptions)
     dkim: DKIMKey | None = None  # signs each message, when set
     bounce_address: str | None = None  # the envelope sender becomes bounces+<subscriber id>@..., when set
+    unsubscribe_address: str | None = None  # List-Unsubscribe's mailto, unsubscribe+<token>@..., read by the service

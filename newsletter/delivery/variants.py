@@ -21,6 +21,7 @@ def composer(issue: AssembledIssue, networks: frozenset[str], config: SendConfig
         signer=config.signer,
         dkim=config.dkim,
         bounce_address=None if test else config.bounce_address,  # a test copy is nobody's: its bounce marks no one
+        unsubscribe_address=config.unsubscribe_address,
         test=test,
     )
 
