@@ -6,17 +6,25 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
+import signal
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
+from types import FrameType
 from urllib.parse import urlencode
 
+import uvicorn
 import watchfiles
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .asgi import BodyLimit
 from .assembly import assemble
 from .checks import check
 from .errors import ContentError, NewsletterError, Problem
@@ -25,6 +33,9 @@ from .render import TEMPLATES, Rendered, render
 
 WATCHED = frozenset({".yaml", ".yml", ".j2", ".css"})
 WIDTHS = (375, 800)
+# Only pages of this machine may read drafts: a DNS-rebinding page reaches 127.0.0.1 under its own Host.
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+MAX_BODY = 4 * 1024 * 1024  # an issue file is far smaller
 
 
 @dataclass
@@ -47,7 +58,9 @@ class Preview:
         self.date = date
         self._cache: dict[tuple, View] = {}
         self._changed = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.watching = False
+        self.stopping = False
 
     # what changed -------------------------------------------------------------------------
 
@@ -72,6 +85,7 @@ class Preview:
 
     async def watch(self) -> None:
         """Wake every waiting event stream when a watched file changes."""
+        self._loop = asyncio.get_running_loop()
         self.watching = True
         try:
             async for _ in watchfiles.awatch(
@@ -81,6 +95,12 @@ class Preview:
                 self._changed = asyncio.Event()
         finally:
             self.watching = False
+
+    def stop(self) -> None:
+        """End every event stream, so the server can shut down at once; safe to call from a signal handler."""
+        self.stopping = True
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(lambda: self._changed.set())
 
     async def wait_for_change(self, timeout: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
@@ -118,8 +138,11 @@ class Preview:
         return view
 
 
-def create_preview_app(root: Path, *, date: dt.date | None = None) -> Starlette:
-    """The preview as an ASGI app; its lifespan watches the folder and the templates for changes."""
+def create_preview_app(root: Path, *, date: dt.date | None = None, allowed_hosts: Iterable[str] = ()) -> Starlette:
+    """The preview as an ASGI app; its lifespan watches the folder and the templates for changes.
+
+    It answers requests for this machine's names only (LOCAL_HOSTS), and for `allowed_hosts`.
+    """
     preview = Preview(root, date)
 
     @contextlib.asynccontextmanager
@@ -153,7 +176,7 @@ def create_preview_app(root: Path, *, date: dt.date | None = None) -> Starlette:
 
         async def stream():
             yield "retry: 1000\n\n"
-            while True:
+            while not preview.stopping:
                 if preview.fingerprint() != since:
                     yield "event: reload\ndata: changed\n\n"
                     return
@@ -168,9 +191,42 @@ def create_preview_app(root: Path, *, date: dt.date | None = None) -> Starlette:
         Route("/email.txt", email_text),
         Route("/events", events),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    hosts = [*LOCAL_HOSTS, *(host.lower() for host in allowed_hosts)]
+    middleware = [
+        Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False),
+        Middleware(BodyLimit, limit=MAX_BODY),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.preview = preview
     return app
+
+
+class PreviewServer(uvicorn.Server):
+    """uvicorn's server for the preview: Ctrl-C ends the open event streams first, so it stops at once and quietly.
+
+    A second Ctrl-C does not make uvicorn abandon its tasks (which prints their tracebacks), nor is the signal
+    raised again once stopped: the streams have already ended, and `timeout_graceful_shutdown` bounds the rest.
+    Once stopped, the process is on its way out: a late Ctrl-C is ignored rather than a traceback at exit.
+    """
+
+    def __init__(self, app: Starlette, *, port: int) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)
+        super().__init__(config)
+        self.preview: Preview = app.state.preview
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.preview.stop()
+        self.should_exit = True
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            yield
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self.handle_exit)
+        yield
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # pages ----------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PREFIX = "NEWSLETTER_"
 MASK = "***"
 SECRET: JsonDict = {"secret": True}  # json_schema_extra of a setting whose value is never printed
+MAKE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
 class Settings(BaseSettings):
@@ -34,7 +35,9 @@ class Settings(BaseSettings):
     )
     secret_key: str | None = Field(
         None,
-        description="signs the tokens in unsubscribe links; the same for sending and serving, required with SMTP and serve",
+        min_length=32,  # a short key is guessed from one token in a moment
+        description="signs the tokens in unsubscribe links; the same for sending and serving, required with SMTP"
+        f" and serve; make one with {MAKE_KEY}",
         json_schema_extra=SECRET,
     )
     smtp_url: str | None = Field(
@@ -145,7 +148,8 @@ def explain(error: pydantic.ValidationError) -> str:
         value = problem.get("input")
         given = shlex.quote(shown(name, value)) if isinstance(value, str) else shown(name, value)
         wanted = f"must be {expects(name)}" if problem["type"] in _EXPECTATIONS else problem["msg"]
-        lines.append(f"{variable(name)}={given}: {wanted}")
+        hint = f": make one with {MAKE_KEY}" if name == "secret_key" else ""
+        lines.append(f"{variable(name)}={given}: {wanted}{hint}")
     return "; ".join(lines)
 
 
@@ -180,6 +184,7 @@ _BOUNDS: dict[type, typing.Callable[[Any], str]] = {
     annotated_types.Ge: lambda m: f"at least {m.ge}",
     annotated_types.Lt: lambda m: f"less than {m.lt}",
     annotated_types.Le: lambda m: f"at most {m.le}",
+    annotated_types.MinLen: lambda m: f"of at least {m.min_length} characters",
 }
 _EXPECTATIONS = frozenset(
     {
@@ -196,5 +201,6 @@ _EXPECTATIONS = frozenset(
         "less_than",
         "less_than_equal",
         "path_type",
+        "string_too_short",
     }
 )

@@ -6,6 +6,8 @@ NEWSLETTER_DATABASE_URL. The schema is owned by the Alembic revisions in newslet
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import sqlite3
 import time
@@ -64,7 +66,7 @@ def open_store(url: str) -> sa.Engine:
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(url.database))
     engine = sa.create_engine(url)
 
     @sa.event.listens_for(engine, "connect")
@@ -76,6 +78,13 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         cursor.close()
 
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only; SQLite gives its -wal and -shm files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _enable_wal(cursor: sqlite3.Cursor) -> None:

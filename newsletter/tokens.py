@@ -15,6 +15,7 @@ import hmac
 import re
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import BadToken
@@ -32,19 +33,26 @@ class Token:
 
 
 class Signer:
-    """Makes and checks tokens with one secret key."""
+    """Makes and checks tokens with one secret key; `clock` (seconds since the epoch) dates and ages them."""
 
-    def __init__(self, secret: str | bytes, *, max_age: dt.timedelta = dt.timedelta(days=180)):
+    def __init__(
+        self,
+        secret: str | bytes,
+        *,
+        max_age: dt.timedelta = dt.timedelta(days=180),
+        clock: Callable[[], float] = time.time,
+    ):
         if not secret:
             raise ValueError("a secret key is required to sign tokens")
         self._key = secret.encode() if isinstance(secret, str) else secret
         self.max_age = max_age
+        self.clock = clock
 
     def _mac(self, head: bytes, email: str) -> bytes:
         return hmac.new(self._key, head + email.strip().lower().encode(), hashlib.sha256).digest()[:16]
 
     def sign(self, subscriber_id: int, email: str, *, issued: float | None = None) -> str:
-        head = _LAYOUT.pack(subscriber_id, int(time.time() if issued is None else issued))
+        head = _LAYOUT.pack(subscriber_id, int(self.clock() if issued is None else issued))
         return base64.urlsafe_b64encode(head + self._mac(head, email)).rstrip(b"=").decode()
 
     @staticmethod
@@ -56,13 +64,22 @@ class Signer:
         subscriber_id, issued = _LAYOUT.unpack(raw[: _LAYOUT.size])
         return Token(subscriber_id, dt.datetime.fromtimestamp(issued, dt.UTC))
 
-    def verify(self, token: str, email: str, *, now: float | None = None) -> Token:
-        """The token's claims if it was signed here for `email` and has not expired."""
+    def authentic(self, token: str, email: str) -> Token:
+        """The token's claims if it was signed here for `email`, whatever its age (unsubscribe links never expire)."""
         claims = self.peek(token)
         raw = base64.urlsafe_b64decode(token + "==")
         if not hmac.compare_digest(raw[_LAYOUT.size :], self._mac(raw[: _LAYOUT.size], email)):
             raise BadToken("token does not match")
-        age = (time.time() if now is None else now) - claims.issued.timestamp()
-        if age > self.max_age.total_seconds():
+        return claims
+
+    def expired(self, claims: Token, *, now: float | None = None) -> bool:
+        """The token was issued longer than max_age ago."""
+        age = (self.clock() if now is None else now) - claims.issued.timestamp()
+        return age > self.max_age.total_seconds()
+
+    def verify(self, token: str, email: str, *, now: float | None = None) -> Token:
+        """The token's claims if it was signed here for `email` and has not expired."""
+        claims = self.authentic(token, email)
+        if self.expired(claims, now=now):
             raise BadToken("token has expired")
         return claims

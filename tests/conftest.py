@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -103,6 +105,31 @@ def served(app, **options):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def command_process(*argv: str, ready: str, env: dict[str, str] | None = None, stderr: int = subprocess.STDOUT):
+    """`python -m newsletter ARGV` in a process of its own, with no NEWSLETTER_* but `env`, once `ready` answers 200."""
+    import httpx
+
+    settings = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", *argv],
+        cwd=ROOT,
+        env={**settings, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            if httpx.get(ready, timeout=20).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"{argv[0]} did not answer {ready} within 30 s: {process.communicate()}")
 
 
 # SMTP ----------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def test_a_test_send_goes_to_one_address_as_a_reader_of_every_network_outside_th
     env, capsys, example_dir, smtp_server
 ):
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
-    env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key")
+    env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key, 32 characters or more")
     imported(capsys, example_dir)
 
     code, _out, err = run(
@@ -130,7 +130,7 @@ def test_smtp_without_a_secret_key_is_refused_before_anything_is_sent(env, capsy
 
 def test_status_lists_each_failure_with_its_smtp_reply(env, capsys, example_dir, smtp_server):
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
-    env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key")
+    env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key, 32 characters or more")
     imported(capsys, example_dir)
     smtp_server.handler.reply = lambda e: "550 5.1.1 no such mailbox" if e.rcpt_tos[0].startswith("sam.patel") else None
 
@@ -149,7 +149,7 @@ def test_status_lists_each_failure_with_its_smtp_reply(env, capsys, example_dir,
 
 def test_a_paused_send_exits_2_and_says_why(env, capsys, example_dir, smtp_server):
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
-    env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key")
+    env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key, 32 characters or more")
     env.setenv("NEWSLETTER_PAUSE_AFTER_ERRORS", "3")
     env.setenv("NEWSLETTER_SMTP_POOL", "1")
     imported(capsys, example_dir)

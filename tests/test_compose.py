@@ -16,9 +16,27 @@ from newsletter.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def interpolate(value: str) -> str:
-    """Compose's ${NAME:-default} and ${NAME} with nothing set in the environment: the defaults."""
-    return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}", lambda m: m.group(2) or "", str(value))
+KEY = "a compose test key of 32 characters or more"
+SET = {"NEWSLETTER_SECRET_KEY": KEY}  # what a .env beside docker-compose.yml must give
+
+
+class Refused(Exception):
+    """Compose would refuse to start: a ${NAME:?message} variable is not set."""
+
+
+def interpolate(value: str, env: dict[str, str] | None = None) -> str:
+    """Compose's ${NAME}, ${NAME:-default} and ${NAME:?message} with only `env` set in the environment."""
+    given = env or {}
+
+    def one(match: re.Match[str]) -> str:
+        name, kind, text = match.group(1), match.group(2), match.group(3) or ""
+        if given.get(name):
+            return given[name]
+        if kind == ":?":
+            raise Refused(f"{name}: {text}")
+        return text
+
+    return re.sub(r"\$\{(\w+)(?:(:?-|:\?)([^}]*))?\}", one, str(value))
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +49,11 @@ def services(compose) -> dict:
     return compose["services"]
 
 
-def environment(service: dict) -> dict[str, str]:
+def environment(service: dict, given: dict[str, str] | None = None) -> dict[str, str]:
     env = service.get("environment", {})
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
-    return {k: interpolate(v) for k, v in env.items()}
+    return {k: interpolate(v, SET if given is None else given) for k, v in env.items()}
 
 
 def published(service: dict) -> dict[int, int]:
@@ -75,9 +93,18 @@ def test_app_services_reach_postgres_and_mailpit(services):
             postgres["POSTGRES_DB"],
         )
         assert env["NEWSLETTER_SMTP_URL"] == "smtp://mailpit:1025"
-        assert env["NEWSLETTER_SECRET_KEY"]
+        assert env["NEWSLETTER_SECRET_KEY"] == KEY
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("name", ["scheduler", "web"])
+def test_compose_refuses_to_start_without_a_secret_key(services, name):
+    """No key in the file: one anyone can read would let anyone unsubscribe every reader, or forge their links."""
+    assert "NEWSLETTER_SECRET_KEY:-" not in (ROOT / "docker-compose.yml").read_text()
+    for unset in ({}, {"NEWSLETTER_SECRET_KEY": ""}):
+        with pytest.raises(Refused, match=r"NEWSLETTER_SECRET_KEY: set NEWSLETTER_SECRET_KEY \(32\+ characters\)"):
+            environment(services[name], unset)
 
 
 def test_web_trusts_forwarded_headers_only_from_a_named_proxy(services):
@@ -124,8 +151,44 @@ def test_dockerfile_runs_the_scheduler_and_ships_templates():
     cmd = re.search(r"^CMD (.+)$", dockerfile, flags=re.MULTILINE).group(1)
     assert yaml.safe_load(cmd) == ["python", "/app/scheduler.py", "--dir", "/newsletter"]
     assert re.search(r"^RUN pip install \. ", dockerfile, flags=re.MULTILINE)  # not -e: the templates are package data
-    ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".git", "**/*.db", "**/.secret_key", "**/outbox", ".env", ".venv"} <= set(ignored)
+
+
+GLOB = {"**/": "(.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}  # .dockerignore's wildcards, as Go's filepath.Match
+
+
+def dockerignored(path: str, patterns: list[str]) -> bool:
+    """Whether Docker leaves `path` (or a folder it is in) out of the build context: the last matching line wins."""
+    parts = path.split("/")
+    left_out = False
+    for line in patterns:
+        keep = line.startswith("!")
+        pattern = line.removeprefix("!").strip("/")
+        regex = "".join(GLOB.get(token, re.escape(token)) for token in re.findall(r"\*\*/|\*\*|\*|\?|[^*?]+", pattern))
+        if any(re.fullmatch(regex, "/".join(parts[:n])) for n in range(1, len(parts) + 1)):
+            left_out = not keep
+    return left_out
+
+
+def test_no_database_key_or_sent_mail_reaches_the_image():
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    for private in (
+        "newsletter.db",
+        "examples/newsletter.db",
+        "examples/newsletter.db-wal",
+        "examples/newsletter.db-shm",
+        "examples/newsletter.db-journal",
+        "examples/.secret_key",
+        ".secret_key",
+        "deep/folder/news/.secret_key",
+        "examples/outbox/2026-11-27/1.eml",
+        ".env",
+        ".git/config",
+        ".venv/bin/python",
+    ):
+        assert dockerignored(private, patterns), private
+    for needed in ("pyproject.toml", "newsletter/store.py", "newsletter/templates/web/base.html", "scheduler.py"):
+        assert not dockerignored(needed, patterns), needed
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,7 @@ def test_a_send_killed_at_random_moments_finishes_with_nobody_lost(
     env = {
         **os.environ,
         "NEWSLETTER_SMTP_URL": slow_server.url,
-        "NEWSLETTER_SECRET_KEY": "crash-test-key",
+        "NEWSLETTER_SECRET_KEY": "crash-test-key, 32 characters or more",
         "NEWSLETTER_SMTP_POOL": str(POOL),
         "NEWSLETTER_RETRY_BASE_SECONDS": "0.05",
         "NEWSLETTER_DATABASE_URL": database_url,

@@ -31,7 +31,7 @@ from newsletter.tokens import Signer
 
 DOVECOT = "/usr/sbin/dovecot"
 USER, PASSWORD = "news", "imap-test-password"
-SECRET = "inbound-e2e-key"
+SECRET = "inbound-e2e-key, 32 characters or more"
 BOUNCES = "bounces@improvement.example.org"
 UNSUBSCRIBE = "unsubscribe@news.improvement.example.org"
 

@@ -1,22 +1,26 @@
 import asyncio
+import contextlib
 import datetime as dt
 import html
 import re
 import shutil
+import signal
+import subprocess
 import threading
 import time
 
 import httpx
-from conftest import served
+import pytest
+from conftest import command_process, free_port, served
 
 from newsletter import tokens
 from newsletter.preview import create_preview_app
 from newsletter.render import TEMPLATES
 
 
-def get(app, path: str) -> httpx.Response:
+def get(app, path: str, *, base: str = "http://127.0.0.1:8001") -> httpx.Response:
     async def fetch():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://preview") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base) as client:
             return await client.get(path)
 
     return asyncio.run(fetch())
@@ -141,3 +145,74 @@ def test_live_reload_when_a_content_file_changes(example_dir):
         assert time.monotonic() - started < 5
         assert "Fresh duties in the Family Support Act" in client.get("/email.html").text
         assert fingerprint(client.get("/").text) != fingerprint(page)
+
+
+@pytest.mark.parametrize(
+    "base", ["http://localhost:8001", "http://127.0.0.1:9999", "http://[::1]:8001", "http://LOCALHOST"]
+)
+def test_this_machine_s_names_are_answered(example_dir, base):
+    assert get(create_preview_app(example_dir), "/", base=base).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8001", "localhost.evil.example", "127.0.0.1.nip.io"])
+def test_other_hosts_get_one_line_and_no_draft(example_dir, host):
+    """A DNS-rebinding page reaches 127.0.0.1 under its own name: it must not read the drafts."""
+    app = create_preview_app(example_dir)
+    for path in ("/", "/email.html", "/email.txt", "/events?since=stale"):
+        answer = get(app, path, base=f"http://{host}")
+        assert answer.status_code == 400 and answer.text.count("\n") == 0, path
+        assert "Family Support" not in answer.text
+    allowed = create_preview_app(example_dir, allowed_hosts=[host.split(":")[0]])
+    assert get(allowed, "/email.txt", base=f"http://{host}").status_code == 200
+
+
+def preview_process(example_dir, *extra: str) -> tuple[subprocess.Popen, str]:
+    """`newsletter preview` in a process of its own on a free port, answering."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    argv = ["preview", "--dir", str(example_dir), "--port", str(port), *extra]
+    return command_process(*argv, ready=base + "/email.txt", stderr=subprocess.PIPE), base
+
+
+def test_the_preview_command_answers_a_host_it_is_told_to_allow(example_dir):
+    process, base = preview_process(example_dir, "--allow-host", "Tunnel.example")
+    try:
+        assert httpx.get(base + "/email.txt", headers={"host": "tunnel.example:443"}, timeout=20).status_code == 200
+        assert httpx.get(base + "/email.txt", headers={"host": "evil.example"}, timeout=20).status_code == 400
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_stops_at_once_and_quietly_with_a_tab_open(example_dir, presses):
+    process, base = preview_process(example_dir)
+    opened = threading.Event()
+
+    def tab() -> None:  # a browser tab: the page's event stream, open until the server ends it
+        page = httpx.get(base + "/", timeout=20).text
+        with (
+            contextlib.suppress(httpx.HTTPError),
+            httpx.stream("GET", f"{base}/events?since={fingerprint(page)}", timeout=70) as stream,
+        ):
+            for _ in stream.iter_lines():
+                opened.set()
+
+    browser = threading.Thread(target=tab, daemon=True)
+    browser.start()
+    assert opened.wait(20)
+    started = time.monotonic()
+    for _ in range(presses):
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+    try:
+        _, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert time.monotonic() - started < 3
+    assert process.returncode == 0
+    assert "Traceback" not in err and "Error" not in err, err
+    assert err.strip().splitlines() == [f"Preview at {base}/ (Ctrl+C to stop)"]
+    browser.join(5)
+    assert not browser.is_alive()  # the tab's stream was ended, not left hanging

@@ -59,7 +59,7 @@ def test_scheduler_process_delivers_todays_issue_within_75_seconds(example_dir, 
         **os.environ,
         "NEWSLETTER_DATABASE_URL": url,
         "NEWSLETTER_SMTP_URL": smtp_server.url,
-        "NEWSLETTER_SECRET_KEY": "process test key",
+        "NEWSLETTER_SECRET_KEY": "process test key, 32 characters or more",
     }
     started = time.monotonic()
     process = subprocess.Popen(

@@ -53,7 +53,7 @@ def test_settings_lists_every_variable_with_its_value_source_and_help(env, capsy
 
 
 def test_settings_masks_the_secret_key_and_passwords_in_urls(env, capsys):
-    env.setenv("NEWSLETTER_SECRET_KEY", "do-not-show-this")
+    env.setenv("NEWSLETTER_SECRET_KEY", "do-not-show-this, a key of 32 characters or more")
     env.setenv("NEWSLETTER_SMTP_URL", "smtp://mailer:hunter2@relay.example.org:587")
     env.setenv("NEWSLETTER_DATABASE_URL", "postgresql+psycopg://newsletter:dbpass@127.0.0.1:5432/newsletter")
 
@@ -81,13 +81,19 @@ def test_settings_masks_the_secret_key_and_passwords_in_urls(env, capsys):
             "NEWSLETTER_SMTP_VERIFY=maybe: must be true or false (also 1/0, yes/no, on/off)",
         ),
         ("NEWSLETTER_SMTP_POOL", "a few", "NEWSLETTER_SMTP_POOL='a few': must be a whole number at least 1"),
+        (
+            "NEWSLETTER_SECRET_KEY",
+            "short-key-31-characters-long-xx",
+            "NEWSLETTER_SECRET_KEY='***': must be text of at least 32 characters:"
+            ' make one with python -c "import secrets; print(secrets.token_urlsafe(32))"',
+        ),
     ],
 )
 def test_a_bad_value_is_one_line_and_exit_1_before_anything_is_sent(
     env, capsys, example_dir, smtp_server, name, value, line
 ):
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
-    env.setenv("NEWSLETTER_SECRET_KEY", "settings-test-key")
+    env.setenv("NEWSLETTER_SECRET_KEY", "settings-test-key, 32 characters or more")
     code, _, err = run(
         capsys,
         "subscribers",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 import time
@@ -60,6 +62,23 @@ def test_sqlite_pragmas(tmp_path):
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
     engine.dispose()
     assert (tmp_path / "sub" / "news.db").is_file()
+
+
+def test_the_sqlite_files_are_readable_by_their_owner_only(tmp_path):
+    """The store holds every subscriber's address: not for other users of the machine, whatever the umask."""
+    previous = os.umask(0o022)
+    try:
+        engine = open_store(f"sqlite:///{tmp_path / 'news.db'}")
+        subscribers.add(engine, "jo@example.org", networks=["send"], known_networks=["send"])
+        with engine.connect():  # while a connection is open, the -wal and -shm files exist
+            files = sorted(tmp_path.glob("news.db*"))
+            assert [f.name for f in files] == ["news.db", "news.db-shm", "news.db-wal"]
+            assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == dict.fromkeys(
+                ["news.db", "news.db-shm", "news.db-wal"], "0o600"
+            )
+        engine.dispose()
+    finally:
+        os.umask(previous)
 
 
 def test_concurrent_first_opens_migrate_once(database_url):

@@ -50,3 +50,18 @@ def test_valid_for_at_least_60_days_then_expires():
 def test_peek_reads_claims_without_verifying():
     claims = Signer.peek(signer.sign(42, "jo@example.org", issued=1_800_000_000))
     assert claims.subscriber_id == 42 and claims.issued.year == 2027
+
+
+def test_authentic_whatever_its_age_with_an_injected_clock():
+    """An unsubscribe link must keep working as long as the reader has the email: authentic() ignores the age."""
+    then = time.time() - dt.timedelta(days=400).total_seconds()
+    token = Signer("s3cret", clock=lambda: then).sign(7, "jo@example.org")
+    assert Signer.peek(token).issued.timestamp() == int(then)
+    assert signer.expired(Signer.peek(token))
+    with pytest.raises(BadToken, match="expired"):
+        signer.verify(token, "jo@example.org")
+    assert signer.authentic(token, "jo@example.org").subscriber_id == 7
+    with pytest.raises(BadToken, match="does not match"):
+        signer.authentic(token, "sam@example.org")
+    with pytest.raises(BadToken, match="does not match"):
+        Signer("other").authentic(token, "jo@example.org")

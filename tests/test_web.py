@@ -7,6 +7,7 @@ import datetime as dt
 import email
 import re
 import smtplib
+import stat
 import time
 from dataclasses import dataclass
 from email import policy
@@ -32,6 +33,7 @@ from newsletter.web import ONE_CLICK_REASON, PAGE_REASON, BadTokenLimiter, creat
 
 PUBLIC = "https://news.improvement.example.org"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
+KEY = "a real secret of 32 characters, at least"
 
 
 @dataclass
@@ -207,16 +209,36 @@ def test_bad_tokens_get_a_4xx_page_and_change_nothing(site, kind, method):
     assert (site.now(site.jo), site.now(site.sam)) == before
 
 
-def test_tokens_are_good_for_at_least_sixty_days_then_expire(site):
+def test_preferences_links_are_good_for_at_least_sixty_days_then_expire(site):
     day = 86400
-    old = site.call("GET", site.unsubscribe_path(site.jo, issued=time.time() - 61 * day))
-    assert old.status_code == 200
-    expired_age = site.signer.max_age.total_seconds() + day
-    path = site.unsubscribe_path(site.jo, issued=time.time() - expired_age)
+    assert site.call("GET", site.preferences_path(site.jo, issued=time.time() - 61 * day)).status_code == 200
+    path = site.preferences_path(site.jo, issued=time.time() - site.signer.max_age.total_seconds() - day)
+    key = form_key(site.signer, path.rsplit("/", 1)[1], site.jo.id)
     for method in ("GET", "POST"):
-        answer = site.call(method, path, data=ONE_CLICK if method == "POST" else None)
+        data = {"form_key": key, "network": "send"} if method == "POST" else None
+        answer = site.call(method, path, data=data, headers={"origin": PUBLIC})
         assert answer.status_code == 400 and "expired" in answer.text
-    assert site.now(site.jo).status == Status.ACTIVE
+        assert "use the unsubscribe link" in answer.text.lower() and "ask for a new link" in answer.text
+    assert site.now(site.jo).networks == {"qa-leads", "fostering"}
+
+
+def test_an_unsubscribe_link_works_at_any_age(site):
+    """As long as the reader has the email: a token signed 400 days ago still unsubscribes, by page and one click."""
+    then = time.time() - 400 * 86400
+    old = Signer("test secret", clock=lambda: then).sign(site.jo.id, site.jo.email)
+    assert site.signer.expired(Signer.peek(old))
+    page = site.call("GET", f"/unsubscribe/{old}")
+    assert page.status_code == 200 and "Jo.Bloggs@example.org" in page.text
+    assert site.call("POST", f"/unsubscribe/{old}", data=ONE_CLICK).status_code == 200
+    assert site.now(site.jo).status == Status.UNSUBSCRIBED
+    # still signed: an old token for another address, or under another key, does nothing
+    forged = Signer("some other secret", clock=lambda: then).sign(site.sam.id, site.sam.email)
+    assert site.call("POST", f"/unsubscribe/{forged}", data=ONE_CLICK).status_code == 400
+    assert (
+        site.call("POST", f"/unsubscribe/{tampered(site.token(site.sam, issued=then))}", data=ONE_CLICK).status_code
+        == 400
+    )
+    assert site.now(site.sam).status == Status.ACTIVE
 
 
 def test_repeated_bad_tokens_are_rate_limited_per_client(example_dir, database_url):
@@ -286,6 +308,22 @@ def test_leaving_every_network_unsubscribes_and_ticking_again_resubscribes(site)
     assert back.status_code == 200 and "Welcome back" in back.text
     jo = site.now(site.jo)
     assert jo.status == Status.ACTIVE and jo.networks == {"fostering"}
+
+
+@pytest.mark.parametrize("status", [Status.BOUNCED, Status.COMPLAINED])
+def test_a_bounced_or_complained_address_cannot_come_back_on_the_preferences_page(site, status):
+    """Only an `unsubscribed` reader may resubscribe there: the others were stopped for their mailbox's sake."""
+    path = site.preferences_path(site.jo)
+    key = preferences_form(site, path)["form_key"]
+    subscribers.set_status(site.engine, site.jo.id, status, reason="from the mailbox")
+    before = site.now(site.jo)
+    page = site.call("GET", path)
+    assert page.status_code == 200 and "We stopped sending to this address" in page.text
+    assert "<form" not in page.text
+    for data in ({"form_key": key, "network": "send"}, {"form_key": key}):
+        answer = site.call("POST", path, data=data, headers={"origin": PUBLIC})
+        assert answer.status_code == 409 and "We stopped sending to this address" in answer.text
+    assert site.now(site.jo) == before
 
 
 def test_preferences_accept_a_referer_from_the_served_origin(site):
@@ -453,6 +491,26 @@ def test_security_headers_everywhere_and_hsts_only_over_https(site):
     assert "strict-transport-security" not in site.call("GET", "/health", base="http://127.0.0.1:8000").headers
 
 
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "news.improvement.example.org.evil.example"])
+def test_redirects_never_name_the_request_s_host(example_dir, database_url, host):
+    config = example_dir / "newsletter.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["public_url"] = "https://programme.example.org/news/"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    site = make_site(example_dir, database_url)
+    cases = {
+        "/news": "/news/",
+        "/news/": "/news/archive/",
+        "/news/archive": "/news/archive/",
+        "/news/archive/2026-11-27/?x=1": "/news/archive/2026-11-27?x=1",
+    }
+    for path, location in cases.items():
+        answer = site.call("GET", path, base="http://127.0.0.1:8000", headers={"host": host})
+        assert 300 <= answer.status_code < 400, path
+        assert answer.headers["location"] == location, path
+    site.engine.dispose()
+
+
 def test_routes_live_under_the_public_url_path(example_dir, database_url):
     config = example_dir / "newsletter.yaml"
     data = yaml.safe_load(config.read_text())
@@ -491,6 +549,16 @@ def test_a_content_edit_with_errors_keeps_the_last_good_version(site):
 # the serve command ---------------------------------------------------------------------------
 
 
+def test_serve_refuses_a_short_secret_key_without_printing_it(example_dir, monkeypatch, capsys):
+    from newsletter.cli import main
+
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "x3q")
+    assert main(["serve", "--dir", str(example_dir)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "NEWSLETTER_SECRET_KEY" in err and "at least 32 characters" in err
+    assert "secrets.token_urlsafe(32)" in err and "x3q" not in err
+
+
 def test_serve_refuses_to_start_without_a_secret_key(example_dir, monkeypatch, capsys):
     from newsletter.cli import main
 
@@ -503,38 +571,14 @@ def test_serve_refuses_to_start_without_a_secret_key(example_dir, monkeypatch, c
 
 def serve_process(example_dir: Path, tmp_path: Path, *extra: str, secret: str | None):
     """`newsletter serve` in a process of its own on a free port: (process, base URL, database URL)."""
-    import os
-    import subprocess
-    import sys
-
-    from conftest import ROOT, free_port
+    from conftest import command_process, free_port
 
     port = free_port()
     database = f"sqlite:///{tmp_path / 'serve.db'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    env["NEWSLETTER_DATABASE_URL"] = database
-    if secret:
-        env["NEWSLETTER_SECRET_KEY"] = secret
-    command = [sys.executable, "-m", "newsletter"]
-    process = subprocess.Popen(
-        [*command, "serve", "--dir", str(example_dir), "--port", str(port), *extra],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    env = {"NEWSLETTER_DATABASE_URL": database, **({"NEWSLETTER_SECRET_KEY": secret} if secret else {})}
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read()
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                return process, base, database
-        except httpx.TransportError:
-            time.sleep(0.1)
-    output = stop(process)
-    raise AssertionError(f"the server did not answer /health within 20 s:\n{output}")
+    argv = ["serve", "--dir", str(example_dir), "--port", str(port), *extra]
+    return command_process(*argv, ready=base + "/health", env=env), base, database
 
 
 def stop(process) -> str:
@@ -545,12 +589,12 @@ def stop(process) -> str:
 
 
 def test_serve_signs_with_the_secret_key_and_says_where_the_archive_is(example_dir, tmp_path):
-    process, base, database = serve_process(example_dir, tmp_path, secret="a real secret")
+    process, base, database = serve_process(example_dir, tmp_path, secret=KEY)
     try:
         engine = open_store(database)
         known = load_folder(example_dir).newsletter.network_ids
         jo = subscribers.add(engine, "jo@example.org", networks=["send"], known_networks=known)
-        good = Signer("a real secret").sign(jo.id, jo.email)
+        good = Signer(KEY).sign(jo.id, jo.email)
         assert httpx.get(f"{base}/unsubscribe/{Signer('another key').sign(jo.id, jo.email)}").status_code == 400
         assert httpx.get(f"{base}/unsubscribe/{good}").status_code == 200
         assert httpx.post(f"{base}/unsubscribe/{good}", data=ONE_CLICK).status_code == 200
@@ -568,6 +612,7 @@ def test_serve_dev_uses_the_development_key_of_send_and_says_so(example_dir, tmp
     process, base, database = serve_process(example_dir, tmp_path, "--dev", secret=None)
     try:
         key = (example_dir / ".secret_key").read_text().strip()  # what `newsletter send` signs the outbox's links with
+        assert stat.S_IMODE((example_dir / ".secret_key").stat().st_mode) == 0o600 and len(key) >= 32
         engine = open_store(database)
         jo = subscribers.add(engine, "jo@example.org", networks=["send"], known_networks=["send"])
         assert httpx.get(f"{base}/unsubscribe/{Signer(key).sign(jo.id, jo.email)}").status_code == 200
@@ -575,3 +620,46 @@ def test_serve_dev_uses_the_development_key_of_send_and_says_so(example_dir, tmp
     finally:
         output = stop(process)
     assert "development key" in output
+
+
+def resident_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, flags=re.MULTILINE).group(1))
+
+
+def chunks(head: bytes, total: int, size: int = 64 * 1024):
+    """`total` bytes of form body from a generator: httpx sends it chunked, with no Content-Length."""
+    yield head
+    for _ in range(total // size):
+        yield b"a" * size
+
+
+@pytest.mark.slow
+def test_a_huge_chunked_body_is_refused_while_it_streams(example_dir, tmp_path):
+    """50 MB chunked, of every content type, at the running server: 413, and its memory does not grow."""
+    process, base, database = serve_process(example_dir, tmp_path, secret=KEY)
+    try:
+        engine = open_store(database)
+        jo = subscribers.add(engine, "jo@example.org", networks=["send"], known_networks=["send"])
+        path = f"{base}/unsubscribe/{Signer(KEY).sign(jo.id, jo.email)}"
+        with httpx.Client(timeout=60) as http:
+            # a small form of each kind first, so what reading one takes is in memory before we measure
+            body, kind = multipart({"via": "page"})
+            for headers, content in (({"content-type": kind}, body), ({}, b"via=page")):
+                assert http.post(path, content=content, headers=headers).status_code == 400
+            before = resident_kb(process.pid)
+            field = b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n'  # a field that never ends
+            for kind, head in (
+                ("application/x-www-form-urlencoded", b"List-Unsubscribe=One-Click&x="),
+                ("multipart/form-data; boundary=b", field),
+                (None, b"List-Unsubscribe=One-Click&x="),
+            ):
+                headers = {"content-type": kind} if kind else {}
+                answer = http.post(path, content=chunks(head, 50 * 2**20), headers=headers)
+                assert answer.status_code == 413 and "content-length" not in answer.request.headers, kind
+            grown = resident_kb(process.pid) - before
+        assert grown < 8 * 1024, f"the server grew by {grown} kB"
+        assert subscribers.by_id(engine, jo.id).status == Status.ACTIVE
+        engine.dispose()
+    finally:
+        stop(process)

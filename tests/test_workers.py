@@ -81,7 +81,7 @@ def test_three_workers_share_a_send_and_send_each_recipient_once(database_url, e
             **os.environ,
             "NEWSLETTER_DATABASE_URL": database_url,
             "NEWSLETTER_SMTP_URL": smtp_server.url,
-            "NEWSLETTER_SECRET_KEY": "workers-test-key",
+            "NEWSLETTER_SECRET_KEY": "workers-test-key, 32 characters or more",
             "NEWSLETTER_SMTP_POOL": "2",
         }
         workers = [Worker(example_dir, env) for _ in range(3)]

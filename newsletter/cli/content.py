@@ -36,6 +36,13 @@ def register(commands) -> None:
     add_dir(p)
     add_date(p)
     p.add_argument("--port", type=int, default=8001, help="port on 127.0.0.1 (default: 8001, beside serve on 8000)")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name, e.g. behind a tunnel (default: localhost and 127.0.0.1 only)",
+    )
     p.set_defaults(run=run_preview)
 
 
@@ -87,9 +94,7 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from ..preview import create_preview_app
+    from ..preview import PreviewServer, create_preview_app
 
     with socket.socket() as probe:
         try:
@@ -99,5 +104,6 @@ def run_preview(args: argparse.Namespace) -> int:
     if not (args.dir / "newsletter.yaml").is_file():
         raise NotFound(f"no newsletter.yaml in {display_path(args.dir)} (use --dir to point at the newsletter folder)")
     print(f"Preview at http://127.0.0.1:{args.port}/ (Ctrl+C to stop)", file=sys.stderr)
-    uvicorn.run(create_preview_app(args.dir, date=args.date), host="127.0.0.1", port=args.port, log_level="warning")
+    app = create_preview_app(args.dir, date=args.date, allowed_hosts=args.allow_host)
+    PreviewServer(app, port=args.port).run()
     return 0

@@ -10,10 +10,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
+from ..asgi import BodyLimit
 from ..tokens import Signer
 from . import archive, subscription
 from .pages import Content, Refusal, css, health, home, refused, stylesheet, templates
-from .security import BadTokenLimiter, SecurityHeaders
+from .security import MAX_BODY, BadTokenLimiter, RelativeRedirects, SecurityHeaders
 
 ROUTES: list[BaseRoute] = [
     Route("/", home),
@@ -38,9 +39,14 @@ def create_app(root: Path, engine: sa.Engine, signer: Signer, *, rate_limit: int
     content = Content(root)
     public = urlsplit(content.folder().newsletter.public_url)
     prefix = public.path.rstrip("/")
+    public_origin = f"{public.scheme}://{public.netloc}".lower()
     app = Starlette(
         routes=[Mount(prefix, routes=ROUTES)] if prefix else ROUTES,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(BodyLimit, limit=MAX_BODY),
+            Middleware(SecurityHeaders),
+            Middleware(RelativeRedirects, public_origin=public_origin),
+        ],
         exception_handlers={Refusal: refused},
     )
     app.state.content = content
@@ -48,7 +54,7 @@ def create_app(root: Path, engine: sa.Engine, signer: Signer, *, rate_limit: int
     app.state.signer = signer
     app.state.limiter = BadTokenLimiter(rate_limit)
     app.state.prefix = prefix
-    app.state.public_origin = f"{public.scheme}://{public.netloc}".lower()
+    app.state.public_origin = public_origin
     app.state.templates = templates()
     app.state.stylesheet = stylesheet()
     return app

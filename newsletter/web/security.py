@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, MutableHeaders, UploadFile
@@ -24,7 +24,7 @@ from ..tokens import Signer
 from .pages import Refusal
 
 MAX_ID = 2**31 - 1  # subscribers.id is a 32-bit INTEGER on PostgreSQL
-MAX_BODY = 64 * 1024  # a form of ours is well under 1 KB
+MAX_BODY = 64 * 1024  # a form of ours is well under 1 KB; BodyLimit holds every request to this
 
 # Our own pages load only our stylesheet; nothing runs scripts. An archived issue is the email's
 # HTML, whose styles are inline, so it alone may use inline styles (still no scripts).
@@ -67,6 +67,31 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class RelativeRedirects:
+    """ASGI middleware: a redirect to any origin but our public one goes out as a path, never to the request's Host."""
+
+    def __init__(self, app: ASGIApp, *, public_origin: str) -> None:
+        self.app = app
+        self.public_origin = public_origin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_relative(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                target = urlsplit(headers.get("location", ""))
+                if target.netloc and f"{target.scheme}://{target.netloc}".lower() != self.public_origin:
+                    # one leading slash: "//host/…" would be read as another site
+                    path = "/" + target.path.lstrip("/\\")
+                    headers["location"] = urlunsplit(("", "", path, target.query, target.fragment))
+            await send(message)
+
+        await self.app(scope, receive, send_relative)
 
 
 class RedactTokens(logging.Filter):
@@ -131,8 +156,11 @@ def client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def verify(request: Request) -> Verified:
-    """The subscriber the path's token was made for, or Refusal (and the bad token counted against the client)."""
+def verify(request: Request, *, any_age: bool = False) -> Verified:
+    """The subscriber the path's token was made for, or Refusal (and the bad token counted against the client).
+
+    With `any_age`, an authentic token is good however old: unsubscribing works as long as the reader has the email.
+    """
     state = request.app.state
     address = client(request)
     if state.limiter.blocked(address):
@@ -147,21 +175,18 @@ def verify(request: Request) -> Verified:
         found = subscribers.by_id(state.engine, claims.subscriber_id)
         if found is None:
             raise BadToken("unknown subscriber")
-        try:
-            state.signer.verify(token, found.email)
-        except BadToken:
-            state.signer.verify(token, found.email, now=claims.issued.timestamp())  # authentic, so only its age failed
-            state.limiter.record(address)
-            raise Refusal(
-                400,
-                "This link has expired",
-                "Use the link in a recent email, or reply to any email to ask us to change your subscription.",
-            ) from None
+        state.signer.authentic(token, found.email)
     except BadToken:
         state.limiter.record(address)
         raise Refusal(
             400, "This link does not work", "It may have been cut short or changed. Use the link in a recent email."
         ) from None
+    if not any_age and state.signer.expired(claims):
+        raise Refusal(
+            400,
+            "This link has expired",
+            "Use the unsubscribe link in any of our emails, or reply to one to ask for a new link.",
+        )
     return Verified(found, token)
 
 
@@ -182,11 +207,9 @@ def same_origin(request: Request) -> bool:
 
 
 def posted(handler: Callable[[Request, FormData], Response]) -> Callable[[Request], Awaitable[Response]]:
-    """An endpoint for a form: the bounded body is read on the event loop, then `handler` runs in the threadpool."""
+    """An endpoint for a form: the body (capped by BodyLimit) is read on the event loop, the handler in a thread."""
 
     async def endpoint(request: Request) -> Response:
-        if int(request.headers.get("content-length") or 0) > MAX_BODY:
-            raise Refusal(413, "Nothing changed", "That request was far larger than our forms send.")
         return await run_in_threadpool(handler, request, await read_form(request))
 
     return endpoint
@@ -197,7 +220,6 @@ async def read_form(request: Request) -> FormData:
     kind = request.headers.get("content-type", "")
     if kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         return await request.form(max_files=0, max_fields=100)
-    body = await request.body()
-    text = body[:MAX_BODY].decode("utf-8", "replace")
+    text = (await request.body()).decode("utf-8", "replace")
     fields: list[tuple[str, str | UploadFile]] = list(parse_qsl(text, keep_blank_values=True))
     return FormData(fields)

@@ -20,11 +20,18 @@ log = logging.getLogger(__name__)
 ONE_CLICK_REASON = "one-click (List-Unsubscribe-Post)"
 PAGE_REASON = "web page"
 RESUBSCRIBE_REASON = "resubscribed on the preferences page"
+# Addresses we stopped for the reader's mailbox's sake: only an `unsubscribed` reader may come back on the page.
+SUPPRESSED = {
+    Status.BOUNCED: "We stopped sending to this address because mail to it bounced. "
+    "To get the update again, reply to any of our emails and we will check the address with you.",
+    Status.COMPLAINED: "We stopped sending to this address because one of our emails was reported as spam from it. "
+    "To get the update again, reply to any of our emails.",
+}
 
 
 def unsubscribe_page(request: Request) -> Response:
     """GET: never changes anything (link scanners fetch URLs); shows the confirm button."""
-    verified = verify(request)
+    verified = verify(request, any_age=True)
     return page(
         request, "unsubscribe.html", subscriber=verified.subscriber, token=verified.token, done=False, headers=PRIVATE
     )
@@ -33,7 +40,7 @@ def unsubscribe_page(request: Request) -> Response:
 @posted
 def unsubscribe(request: Request, form: FormData) -> Response:
     """POST with List-Unsubscribe=One-Click (RFC 8058): unsubscribe and answer 200, whoever posts it."""
-    verified = verify(request)
+    verified = verify(request, any_age=True)
     if form.get("List-Unsubscribe") != "One-Click":
         raise Refusal(
             400, "Nothing changed", "This address only unsubscribes when asked with List-Unsubscribe=One-Click."
@@ -65,6 +72,8 @@ def save_preferences(request: Request, form: FormData) -> Response:
             "Nothing changed",
             "This form was not sent from our preferences page. Open the link in your email again.",
         )
+    if subscriber.status in SUPPRESSED:
+        raise Refusal(409, "Nothing changed", SUPPRESSED[subscriber.status])
     known = request.app.state.content.folder().newsletter.network_ids
     chosen = {str(network) for network in form.getlist("network")}
     if not chosen <= known:
@@ -101,6 +110,7 @@ def preferences(request: Request, verified: Verified, *, notice: str | None = No
         token=verified.token,
         form_key=form_key(request.app.state.signer, verified.token, subscriber.id),
         notice=notice,
+        suppressed=SUPPRESSED.get(subscriber.status),
         # the form posts back here, and the Origin check needs the browser to name our origin
         headers={**PRIVATE, "Referrer-Policy": "same-origin"},
     )
