@@ -22,7 +22,7 @@ def env(monkeypatch, smtp_server):
                  "INBOUND_URL", "UNSUBSCRIBE_ADDRESS"):  # fmt: skip
         monkeypatch.delenv(f"NEWSLETTER_{name}", raising=False)
     monkeypatch.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "wiring-test-key")
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "wiring-test-key-of-at-least-32-characters")
     return monkeypatch
 
 
