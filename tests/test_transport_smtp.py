@@ -17,7 +17,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from conftest import RecordingHandler, SMTPServer, free_port
 
-from newsletter.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
+from newsletter.errors import (
+    ConfigError,
+    PermanentDeliveryError,
+    RelayRefused,
+    RelayUnavailable,
+    TemporaryDeliveryError,
+)
 from newsletter.message import Outgoing
 from newsletter.transports import OutboxTransport, SMTPTransport, open_transport
 
@@ -140,11 +146,25 @@ def test_4xx_after_data_is_temporary_and_the_connection_carries_on(smtp_server):
 
 
 def test_5xx_after_data_is_permanent_with_code_and_reply(smtp_server):
-    smtp_server.handler.reply = lambda envelope: "554 5.7.1 Message rejected as spam"
+    smtp_server.handler.reply = lambda envelope: "554 5.6.0 Content rejected"
     with pytest.raises(PermanentDeliveryError) as caught:
         run(_send_one(smtp_server.url, outgoing()))
-    assert (caught.value.code, caught.value.reply) == (554, "5.7.1 Message rejected as spam")
+    assert (caught.value.code, caught.value.reply, caught.value.status) == (554, "5.6.0 Content rejected", "5.6.0")
     assert not caught.value.hard_bounce
+
+
+@pytest.mark.parametrize(
+    ("stage", "answer"),
+    [("DATA", "554 5.7.1 Message rejected as spam"), ("RCPT", "554 5.7.1 <jo@example.org>: Relay access denied")],
+)
+def test_a_5_7_x_refusal_is_the_relay_refusing_the_send_never_the_recipient(stage, answer):
+    handler = Handler(refuse={"jo@example.org": answer} if stage == "RCPT" else {})
+    if stage == "DATA":
+        handler.reply = lambda envelope: answer
+    with serve(handler) as server:
+        with pytest.raises(RelayRefused) as caught:
+            run(_send_one(server.url, outgoing()))
+    assert not isinstance(caught.value, PermanentDeliveryError) and caught.value.status == "5.7.1"
 
 
 async def _send_one(url: str, message: Outgoing, **options) -> str:

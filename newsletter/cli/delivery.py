@@ -1,4 +1,4 @@
-"""Commands: `newsletter send` (or --test, --dry-run), `newsletter status` and `newsletter worker`."""
+"""Commands: `newsletter send` (or --test, --dry-run, --retry-failed), `newsletter status` and `newsletter worker`."""
 
 from __future__ import annotations
 
@@ -37,6 +37,11 @@ def register(commands) -> None:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="build the messages but send and record nothing")
     mode.add_argument("--test", metavar="ADDRESS", help="send one copy, as a reader of every network, to ADDRESS")
+    mode.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="queue the failed recipients of the send (of --date, default the newest) again, then send",
+    )
     p.set_defaults(run=run_send)
 
     p = commands.add_parser("status", help="what the send of an issue did, per network, with each failure")
@@ -79,6 +84,8 @@ def run_send(args: argparse.Namespace) -> int:
     with wiring.store(config, args.dir) as engine:
         if args.dry_run:
             return _dry_run(args, folder, engine, send_config)
+        if args.retry_failed:
+            _retry_failed(args, engine)
         out = wiring.transport(config, args.dir)
         stop = asyncio.Event()
         with _progress() as progress:
@@ -92,6 +99,20 @@ def run_send(args: argparse.Namespace) -> int:
 
             summary = _run_until_signalled(main(), stop)
     return _print_summary(summary, wiring.where(config, args.dir))
+
+
+def _retry_failed(args: argparse.Namespace, engine: sa.Engine) -> None:
+    """Queue the failed recipients of the send of --date (default: the newest send) again, and say how many."""
+    send = ledger.get_send(engine, args.date) if args.date else ledger.latest_send(engine)
+    if send is None:
+        raise NotFound(
+            f"the issue of {args.date} has not been sent: no failed recipients to retry"
+            if args.date
+            else "no issue has been sent yet: no failed recipients to retry"
+        )
+    args.date = send.issue_date
+    count = ledger.requeue_failed(engine, send.id)
+    print(f"requeued {count} failed recipient{'' if count == 1 else 's'} of the issue of {send.issue_date}")
 
 
 def _send_test(args: argparse.Namespace, config: Settings, folder: Folder, send_config: SendConfig) -> int:
@@ -192,6 +213,12 @@ def run_status(args: argparse.Namespace) -> int:
     print(f"  {'network':<24}" + "".join(f"{s:>11}" for s in STATES))
     for network, tally in [*report.networks.items(), ("all", report.total)]:
         print(f"  {network:<24}" + "".join(f"{tally[s]:>11}" for s in STATES))
+    if report.requeued.total and report.requeued_at:
+        now = ", ".join(f"{report.requeued[s]} {s}" for s in STATES if report.requeued[s])
+        print(
+            f"requeued {report.requeued.total} failed recipients with --retry-failed"
+            f" (last on {report.requeued_at:%Y-%m-%d %H:%M} UTC); of them now: {now}"
+        )
     if report.failures:
         print(f"failures ({len(report.failures)}):")
         for failure in report.failures:
