@@ -214,7 +214,7 @@ def run_status(args: argparse.Namespace) -> int:
     for network, tally in [*report.networks.items(), ("all", report.total)]:
         print(f"  {network:<24}" + "".join(f"{tally[s]:>11}" for s in STATES))
     if report.requeued.total and report.requeued_at:
-        now = ", ".join(f"{report.requeued[s]} {s}" for s in STATES if report.requeued[s])
+        now = ", ".join(f"{n} {s}" for s in STATES if (n := report.requeued.counts[s]))
         print(
             f"requeued {report.requeued.total} failed recipients with --retry-failed"
             f" (last on {report.requeued_at:%Y-%m-%d %H:%M} UTC); of them now: {now}"

@@ -149,7 +149,8 @@ class Run:
                 continue
             if self.held:
                 self.changed.clear()
-                if self.failure is None:  # a sender may have died while we were claiming
+                # A sender may have died, or paused the send, while we were claiming: its signal was just cleared.
+                if self.failure is None and not (self.paused or self.stop.is_set()):
                     await self.changed.wait()
                 continue
             if await self._finished_or_waited():
