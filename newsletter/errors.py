@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+_ENHANCED = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})(?!\S)")
 
 
 class NewsletterError(Exception):
@@ -63,9 +66,23 @@ class DeliveryError(NewsletterError):
         self.reply = reply
         super().__init__(message)
 
+    @property
+    def status(self) -> str:
+        """The reply's enhanced status code (RFC 3463) such as "5.1.1", else its basic code such as "554" (or "")."""
+        match = _ENHANCED.match(self.reply)
+        return match[1] if match else str(self.code or "")
+
 
 class TemporaryDeliveryError(DeliveryError, ConnectionError):
     """4xx reply or a dropped connection: try again later."""
+
+
+class RelayUnavailable(TemporaryDeliveryError):
+    """The relay cannot be reached, greets or logs us in with a 4xx, or stops answering: no recipient's attempt."""
+
+
+class RelayRefused(TemporaryDeliveryError):
+    """The relay refuses the send itself (our sender, relaying, authentication, policy: 5.7.x), never one recipient."""
 
 
 class PermanentDeliveryError(DeliveryError):
@@ -74,11 +91,11 @@ class PermanentDeliveryError(DeliveryError):
     @property
     def hard_bounce(self) -> bool:
         """5.1.x: the mailbox does not exist (RFC 3463)."""
-        return self.reply.lstrip().startswith("5.1.")
+        return self.status.startswith("5.1.")
 
 
 class SendPaused(NewsletterError):
-    """Too many consecutive delivery errors: the send stopped and says why."""
+    """The relay refused or stopped answering, or too many deliveries failed in a row: the send stopped and says why."""
 
     exit_code = 2
 

@@ -20,6 +20,8 @@ from email.charset import QP, Charset
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Protocol
 
+import idna
+
 from . import links
 from .content import Newsletter
 from .errors import ConfigError, UnsafeHeaderValue
@@ -97,6 +99,21 @@ def _mailbox(what: str, name: str | None, email: str) -> str:
 
 def _quoted(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def ascii_address(email: str) -> str:
+    """`email` with an international domain in its ASCII (IDNA) form when the local part is ASCII.
+
+    anwen@bücher.example travels as anwen@xn--bcher-kva.example, which every relay takes; only a
+    non-ASCII local part needs SMTPUTF8 (RFC 6531). Left as it is when the domain is no valid IDNA.
+    """
+    local, _, domain = email.rpartition("@")
+    if email.isascii() or not local.isascii():
+        return email
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return email
 
 
 def _domain(email: str) -> str:
@@ -288,7 +305,7 @@ class Composer:
 
     def message(self, *, subscriber_id: int, email: str, name: str | None) -> Outgoing:
         """The message for one subscriber, with their own token in the unsubscribe links and headers."""
-        to = _to_header(email, name)
+        to = _to_header(ascii_address(email), name)
         token = self.signer.sign(subscriber_id, email).encode("ascii")
         message_id = self.message_id(subscriber_id)
         head = b"".join(
@@ -306,7 +323,7 @@ class Composer:
         signature = self._dkim.sign(head, token) if self._dkim is not None else b""
         data = b"".join([signature, head, token.join(self._body)])
         mail_from = verp(self.bounce_address, subscriber_id) if self.bounce_address else self.newsletter.sender.email
-        return Outgoing(mail_from=mail_from, to=email, message_id=message_id, data=data)
+        return Outgoing(mail_from=ascii_address(mail_from), to=ascii_address(email), message_id=message_id, data=data)
 
 
 def _to_header(email: str, name: str | None) -> bytes:
@@ -365,6 +382,7 @@ def notice(newsletter: Newsletter, *, to: str, subject: str, text: str) -> Outgo
     """A plain-text email from the newsletter's sender, e.g. to tell the editor a scheduled send did not happen."""
     domain = _domain(newsletter.sender.email)
     message_id = f"notice.{int(time.time())}.{secrets.token_hex(8)}@{domain}"
+    to = ascii_address(to)
     data = b"".join(
         [
             _fold("From", _mailbox("sender", newsletter.sender.name, newsletter.sender.email)),
@@ -377,4 +395,4 @@ def notice(newsletter: Newsletter, *, to: str, subject: str, text: str) -> Outgo
             _part(b"text/plain", text),
         ]
     )
-    return Outgoing(mail_from=newsletter.sender.email, to=to, message_id=message_id, data=data)
+    return Outgoing(mail_from=ascii_address(newsletter.sender.email), to=to, message_id=message_id, data=data)

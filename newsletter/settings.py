@@ -11,7 +11,6 @@ import types
 import typing
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import annotated_types
 import pydantic
@@ -45,6 +44,12 @@ class Settings(BaseSettings):
     )
     smtp_verify: bool = Field(True, description="verify the relay's TLS certificate")
     smtp_pool: int = Field(4, ge=1, description="SMTP connections each sender keeps open")
+    smtp_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="how long each SMTP step (connect, greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, QUIT) waits",
+    )
     rate_per_second: float | None = Field(
         None, gt=0, description="messages per second each sender process sends at most"
     )
@@ -76,6 +81,13 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(6, ge=1, description="attempts per recipient before a 4xx-refused address fails")
     pause_after_errors: int = Field(50, ge=1, description="delivery errors in a row before a send pauses")
+    relay_fault_after: int = Field(
+        5,
+        ge=2,
+        le=1000,
+        description="different recipients refused with the same status code, or failed connections, in a row"
+        " that pause a send as the relay's fault (the recipients stay queued)",
+    )
     lease_seconds: float = Field(
         60.0, ge=5, description="a sender's claim not renewed for this long is taken over by another"
     )
@@ -162,14 +174,12 @@ def _kind(field: FieldInfo) -> type:
 
 
 def _without_password(text: str) -> str:
-    try:
-        url = urlsplit(text)
-        if url.password is None:
-            return text
-    except ValueError:  # not a URL (or a malformed one): nothing to hide
+    """`text` with a URL's password masked: all from the user name to the last @, whatever it holds (#, /, ?)."""
+    scheme, sep, rest = text.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not (sep and at and ":" in userinfo):
         return text
-    host = url.netloc.rpartition("@")[2]
-    return urlunsplit(url._replace(netloc=f"{url.username or ''}:{MASK}@{host}"))
+    return f"{scheme}://{userinfo.partition(':')[0]}:{MASK}@{host}"
 
 
 _KINDS: dict[type, str] = {

@@ -320,3 +320,50 @@ def test_a_test_copy_with_network_is_the_copy_that_network_reads(env, capsys, ex
         in email.message_from_bytes(eml.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
     )
     assert sends(example_dir) == []
+
+
+def test_a_relay_refusing_everyone_exits_2_in_one_line_and_fails_nobody(env, capsys, example_dir, smtp_server):
+    env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
+    env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key")
+    env.setenv("NEWSLETTER_SMTP_POOL", "1")
+    imported(capsys, example_dir)
+    smtp_server.handler.reply = lambda e: "554 5.6.0 content rejected"
+
+    code, _out, err = run(capsys, "send", "--dir", str(example_dir))
+
+    assert code == 2 and err.strip().count("\n") == 0
+    assert "refused 5 different recipients in a row with 554 5.6.0" in err and "not the readers" in err
+    code, out, _ = run(capsys, "status", "--dir", str(example_dir))
+    assert "failures" not in out and f"{EXAMPLE_RECIPIENTS:>11}" in out.splitlines()[-1]  # all still queued
+
+
+def test_retry_failed_queues_the_failed_again_but_never_the_bounced(env, capsys, example_dir, smtp_server):
+    env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
+    env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key")
+    imported(capsys, example_dir)
+    replies = {"sam.patel": "550 5.1.1 no such mailbox", "riley.owusu": "552 5.2.2 mailbox full"}
+    smtp_server.handler.reply = lambda e: next((r for k, r in replies.items() if e.rcpt_tos[0].startswith(k)), None)
+    code, out, err = run(capsys, "send", "--dir", str(example_dir))
+    assert code == 0 and "10 sent, 2 failed" in out, err + out
+
+    smtp_server.handler.reply = None  # the mailbox has room again
+    code, out, err = run(capsys, "send", "--dir", str(example_dir), "--retry-failed")
+
+    assert code == 0, err
+    assert "requeued 1 failed recipient of the issue of 2026-11-27" in out and "11 sent, 1 failed" in out
+    assert sum(1 for m in smtp_server.messages for to in m.rcpt_tos if to.startswith("riley.owusu")) == 1
+    assert not any(to.startswith("sam.patel") for m in smtp_server.messages for to in m.rcpt_tos)
+    code, out, _ = run(capsys, "status", "--dir", str(example_dir))
+    assert "finished" in out.splitlines()[0]
+    assert "requeued 1 failed recipients with --retry-failed" in out and "of them now: 1 sent" in out
+
+
+@pytest.mark.parametrize("special", ["#", "/", "?"])
+def test_a_password_with_a_special_character_is_not_printed(env, capsys, example_dir, special):
+    env.setenv("NEWSLETTER_SMTP_URL", f"smtp://user:s3cr{special}etpw@relay.example.org:587")
+    env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key")
+
+    code, _out, err = run(capsys, "send", "--dir", str(example_dir))
+
+    assert code == 1 and err.strip().count("\n") == 0 and "percent-encode" in err
+    assert "s3cr" not in err and "etpw" not in err

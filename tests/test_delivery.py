@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import email
 import shutil
+import socket
 import threading
+import time
 import zlib
 from collections import Counter
 from email import policy
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -451,3 +455,150 @@ def test_a_send_that_cannot_reach_its_relay_is_kept_paused_but_not_in_the_archiv
     summary = send(folder, engine, smtp_server)
     assert summary.finished and summary.tally["sent"] == 2
     assert list(ledger.sent_issues(engine)) == [DATE]
+
+
+# a misbehaving relay ---------------------------------------------------------------------------
+
+
+def refusing(server, stage: str, answer: str) -> None:
+    """Make `server` answer `answer` (with the recipient's address for {to}) at RCPT or DATA, to everyone."""
+    if stage == "DATA":
+        server.handler.reply = lambda envelope: answer.format(to=envelope.rcpt_tos[0])
+        return
+
+    async def handle_RCPT(server_, session, envelope, address, rcpt_options):
+        return answer.format(to=address)
+
+    server.handler.handle_RCPT = handle_RCPT
+
+
+def fixed(server) -> None:
+    server.handler.reply = None
+    server.handler.__dict__.pop("handle_RCPT", None)
+
+
+@pytest.mark.parametrize(
+    ("stage", "answer", "said"),
+    [
+        ("DATA", "554 5.6.0 content rejected", "refused 5 different recipients in a row with 554 5.6.0"),
+        ("RCPT", "554 5.7.1 <{to}>: Relay access denied", "the relay refused the send itself"),
+        ("RCPT", "550 5.1.1 <{to}>: Recipient address rejected: User unknown", "in a row with 550 5.1.1"),
+    ],
+)
+def test_a_relay_refusing_everyone_pauses_the_send_and_fails_nobody(engine, folder, smtp_server, stage, answer, said):
+    people = crowd(engine, folder, 50)
+    refusing(smtp_server, stage, answer)
+    options = DeliveryOptions(concurrency=4, retry_base=0.05, pause_after_errors=1000, poll=0.05, relay_fault_after=5)
+
+    with pytest.raises(SendPaused, match=said) as caught:
+        send(folder, engine, smtp_server, options)
+
+    assert "not the readers" in str(caught.value) or "not the reader" in str(caught.value)
+    state = ledger.get_send(engine, DATE)
+    assert state.paused_reason and state.finished_at is None
+    assert {r["state"] for r in rows(engine).values()} == {"queued"}  # the ones refused before it was clear too
+    assert {r["attempts"] for r in rows(engine).values()} == {0}
+    assert all(subscribers.by_id(engine, p.id).status == subscribers.Status.ACTIVE for p in people)
+
+    fixed(smtp_server)
+    summary = send(folder, engine, smtp_server, options)
+
+    assert summary.finished and summary.tally["sent"] == 50 and summary.tally["failed"] == 0
+    assert Counter(to for m in smtp_server.messages for to in m.rcpt_tos) == Counter({p.email: 1 for p in people})
+    assert all(subscribers.by_id(engine, p.id).status == subscribers.Status.ACTIVE for p in people)
+
+
+def test_genuine_bounces_fewer_than_the_relay_fault_threshold_in_a_row_are_bounced(engine, folder, smtp_server):
+    people = crowd(engine, folder, 8)
+    gone = {p.email for p in people[1:5]} | {people[7].email}  # four in a row, and the last one of the send
+    smtp_server.handler.reply = lambda e: (
+        f"550 5.1.1 <{e.rcpt_tos[0]}>: no such user" if e.rcpt_tos[0] in gone else None
+    )
+    options = DeliveryOptions(concurrency=1, pause_after_errors=1000, poll=0.05, relay_fault_after=5)
+
+    summary = send(folder, engine, smtp_server, options)
+
+    assert summary.finished and summary.tally["sent"] == 3 and summary.tally["failed"] == 5
+    assert summary.this_run["bounced"] == 5
+    assert {p.email for p in people if subscribers.by_id(engine, p.id).status == subscribers.Status.BOUNCED} == gone
+
+
+@contextlib.contextmanager
+def stalling(greeting: bytes | None):
+    """A TCP server on 127.0.0.1 that accepts and then says nothing (or only `greeting`); yields its smtp:// URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not done.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            held.append(connection)
+            if greeting:
+                connection.sendall(greeting)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    if greeting is not None:
+        thread.start()  # else nobody accepts: the kernel completes the handshake and nothing more happens
+    try:
+        yield f"smtp://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        done.set()
+        if thread.is_alive():
+            thread.join(5)
+        for connection in held:
+            connection.close()
+        listener.close()
+
+
+@pytest.mark.parametrize("greeting", [None, b"220 relay.example ESMTP\r\n"], ids=["silent", "greets-then-stalls"])
+def test_a_relay_that_never_answers_pauses_the_send_within_a_bound(engine, folder, greeting):
+    crowd(engine, folder, 20)
+    options = DeliveryOptions(concurrency=4, retry_base=0.05, pause_after_errors=1000, poll=0.05, relay_fault_after=5)
+
+    async def run(url: str):
+        async with SMTPTransport(url, pool_size=4, timeout=1) as transport:
+            return await delivery.send_issue(folder, engine, transport, config=SendConfig(SIGNER, options), date=DATE)
+
+    started = time.monotonic()
+    with stalling(greeting) as url, pytest.raises(SendPaused, match="stopped answering 5 times in a row"):
+        asyncio.run(run(url))
+    assert time.monotonic() - started < 20  # about 2 s: two rounds of 1 s timeouts (392 s before)
+    assert {r["state"] for r in rows(engine).values()} <= {"queued", "deferred"}
+    assert {r["attempts"] for r in rows(engine).values()} == {0}  # the relay's failures are no reader's attempts
+
+
+def test_an_international_domain_travels_as_idna_without_smtputf8(engine, folder):
+    from aiosmtpd.controller import Controller
+    from conftest import RecordingHandler, free_port
+
+    reader = add(engine, folder, "anwen@bücher.example", "fostering", name="Anwen")
+    seen: list[tuple[str, list[str]]] = []
+
+    class Handler(RecordingHandler):
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            seen.append((address, list(envelope.mail_options)))
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+    handler = Handler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), decode_data=False, enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        summary = send(folder, engine, SimpleNamespace(url=f"smtp://127.0.0.1:{controller.port}"))
+    finally:
+        controller.stop()
+
+    assert summary.tally["sent"] == 1
+    [(address, options)] = seen
+    assert address == "anwen@xn--bcher-kva.example" and "SMTPUTF8" not in options
+    message = parsed(handler.messages[0])
+    assert message["To"] == "Anwen <anwen@xn--bcher-kva.example>"
+    token = message["List-Unsubscribe"].split("/unsubscribe/")[1].split(">")[0]
+    assert SIGNER.verify(token, reader.email).subscriber_id == reader.id  # the link still names the stored address

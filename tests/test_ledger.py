@@ -230,6 +230,45 @@ def test_status_per_network_and_failures(engine):
         ledger.status(engine, DATE + dt.timedelta(days=7))
 
 
+def test_failed_rows_of_active_readers_are_queued_again_and_the_send_reopened(engine):
+    crowd = people(engine, 5)
+    send, _ = ledger.create_send(engine, DATE, NETWORKS)
+    claims, _ = ledger.claim(engine, send, worker="a", limit=5, lease=LEASE)
+    states = [State.SENT, State.FAILED, State.FAILED, State.FAILED, State.FAILED]
+    ledger.record(
+        engine,
+        [Outcome(c.delivery_id, s, 3, "552 5.2.2 full") for c, s in zip(claims, states, strict=True)],
+        worker="a",
+    )
+    subscribers.set_status(engine, crowd[3].id, subscribers.Status.BOUNCED, reason="550 5.1.1")
+    subscribers.set_status(engine, crowd[4].id, subscribers.Status.UNSUBSCRIBED, reason="one-click")
+    assert ledger.finish(engine, send.id)
+
+    assert ledger.requeue_failed(engine, send.id) == 2
+
+    by_email = {r["email"]: r for r in rows(engine)}
+    assert [by_email[p.email]["state"] for p in crowd] == ["sent", "queued", "queued", "failed", "failed"]
+    assert by_email[crowd[1].email]["attempts"] == 0  # a fresh set of attempts
+    assert ledger.send_by_id(engine, send.id).finished_at is None
+    report = ledger.status(engine, DATE)
+    assert report.requeued.counts == {"queued": 2} and report.requeued_at is not None
+    assert ledger.requeue_failed(engine, send.id) == 0  # nothing failed is left but the suppressed readers
+
+
+def test_requeue_puts_back_only_this_worker_s_failed_rows(engine):
+    people(engine, 3)
+    send, _ = ledger.create_send(engine, DATE, NETWORKS)
+    mine, _ = ledger.claim(engine, send, worker="a", limit=2, lease=LEASE)
+    theirs, _ = ledger.claim(engine, send, worker="b", limit=1, lease=LEASE)
+    ledger.record(engine, [Outcome(mine[0].delivery_id, State.FAILED, 1, "554 5.6.0")], worker="a")
+    ledger.record(engine, [Outcome(mine[1].delivery_id, State.SENT, 1, "250 ok")], worker="a")
+    ledger.record(engine, [Outcome(theirs[0].delivery_id, State.FAILED, 1, "554 5.6.0")], worker="b")
+
+    assert ledger.requeue(engine, [c.delivery_id for c in mine + theirs], worker="a") == 1
+    assert [r["state"] for r in rows(engine)] == ["queued", "sent", "failed"]
+    assert ledger.status(engine, DATE).requeued.total == 0  # the engine's own, not --retry-failed
+
+
 def test_the_ledger_schema_matches_its_migration(engine):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext

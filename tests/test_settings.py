@@ -66,6 +66,16 @@ def test_settings_masks_the_secret_key_and_passwords_in_urls(env, capsys):
     assert "NEWSLETTER_DATABASE_URL=postgresql+psycopg://newsletter:***@127.0.0.1:5432/newsletter  (environment)" in out
 
 
+@pytest.mark.parametrize("special", ["#", "@", "/", "?"])
+def test_settings_masks_a_password_holding_a_special_character_whole(env, capsys, special):
+    env.setenv("NEWSLETTER_SMTP_URL", f"smtp://mailer:Kq7v{special}Zp9w@relay.example.org:587")
+
+    code, out, _ = run(capsys, "settings")
+
+    assert code == 0 and "Kq7v" not in out and "Zp9w" not in out
+    assert "NEWSLETTER_SMTP_URL=smtp://mailer:***@relay.example.org:587  (environment)" in out
+
+
 @pytest.mark.parametrize(
     "name, value, line",
     [

@@ -11,15 +11,23 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from conftest import RecordingHandler, SMTPServer, free_port
 
-from newsletter.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
+from newsletter.errors import (
+    ConfigError,
+    PermanentDeliveryError,
+    RelayRefused,
+    RelayUnavailable,
+    TemporaryDeliveryError,
+)
 from newsletter.message import Outgoing
 from newsletter.transports import OutboxTransport, SMTPTransport, open_transport
+from newsletter.transports.smtp import Relay
 
 
 def outgoing(to: str = "jo@example.org", *, n: int = 0, size: int = 2000) -> Outgoing:
@@ -140,11 +148,24 @@ def test_4xx_after_data_is_temporary_and_the_connection_carries_on(smtp_server):
 
 
 def test_5xx_after_data_is_permanent_with_code_and_reply(smtp_server):
-    smtp_server.handler.reply = lambda envelope: "554 5.7.1 Message rejected as spam"
+    smtp_server.handler.reply = lambda envelope: "554 5.6.0 Content rejected"
     with pytest.raises(PermanentDeliveryError) as caught:
         run(_send_one(smtp_server.url, outgoing()))
-    assert (caught.value.code, caught.value.reply) == (554, "5.7.1 Message rejected as spam")
+    assert (caught.value.code, caught.value.reply, caught.value.status) == (554, "5.6.0 Content rejected", "5.6.0")
     assert not caught.value.hard_bounce
+
+
+@pytest.mark.parametrize(
+    ("stage", "answer"),
+    [("DATA", "554 5.7.1 Message rejected as spam"), ("RCPT", "554 5.7.1 <jo@example.org>: Relay access denied")],
+)
+def test_a_5_7_x_refusal_is_the_relay_refusing_the_send_never_the_recipient(stage, answer):
+    handler = Handler(refuse={"jo@example.org": answer} if stage == "RCPT" else {})
+    if stage == "DATA":
+        handler.reply = lambda envelope: answer
+    with serve(handler) as server, pytest.raises(RelayRefused) as caught:
+        run(_send_one(server.url, outgoing()))
+    assert not isinstance(caught.value, PermanentDeliveryError) and caught.value.status == "5.7.1"
 
 
 async def _send_one(url: str, message: Outgoing, **options) -> str:
@@ -222,14 +243,29 @@ def test_nothing_listening_is_temporary():
         run(_send_one(f"smtp://127.0.0.1:{free_port()}", outgoing(), timeout=2))
 
 
-def test_a_server_that_never_answers_times_out_as_temporary():
+def test_a_server_that_never_answers_times_out_as_the_relay_unavailable():
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)  # accepts the TCP handshake, never says a word
         started = time.monotonic()
-        with pytest.raises(TemporaryDeliveryError):
+        with pytest.raises(RelayUnavailable, match="cannot connect"):
             run(_send_one(f"smtp://127.0.0.1:{silent.getsockname()[1]}", outgoing(), timeout=0.5))
         assert time.monotonic() - started < 5
+
+
+def test_a_server_that_stops_answering_at_data_times_out_as_the_relay_unavailable():
+    handler = Handler()
+
+    async def handle_DATA(server, session, envelope):
+        await asyncio.sleep(5)  # longer than the transport waits
+        return "250 too late"
+
+    handler.handle_DATA = handle_DATA
+    with serve(handler) as server:
+        started = time.monotonic()
+        with pytest.raises(RelayUnavailable, match="did not answer DATA within 0.5 s"):
+            run(_send_one(server.url, outgoing(), timeout=0.5))
+        assert time.monotonic() - started < 4
 
 
 def test_non_ascii_address_goes_with_smtputf8_when_offered_and_is_refused_otherwise():
@@ -250,6 +286,23 @@ def test_bad_urls_are_config_errors_that_do_not_show_the_password(url):
     with pytest.raises(ConfigError) as caught:
         SMTPTransport(url.replace("://", "://user:s3cret@") if "://" in url else url)
     assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("special", ["#", "@", "/", "?"])
+def test_a_password_with_a_special_character_is_never_printed_in_part(special):
+    password = f"Kq7v{special}Zp9w"
+    url = f"smtp://user:{password}@relay.example.org:587"
+    try:
+        relay = Relay.parse(url)
+    except ConfigError as exc:
+        said = str(exc)
+        assert "percent-encode" in said and "%23" in said and "\n" not in said
+    else:  # an @ in the password still parses (the host is after the last @)
+        assert relay.password == password
+        said = str(relay)
+    assert "Kq7v" not in said and "Zp9w" not in said and "relay.example.org" in said
+    escaped = f"smtp://user:{quote(password, safe='')}@relay.example.org:587"
+    assert Relay.parse(escaped).password == password
 
 
 def test_url_defaults_and_open_transport_choice(tmp_path):

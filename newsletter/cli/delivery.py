@@ -1,4 +1,4 @@
-"""Commands: `newsletter send` (or --test, --dry-run), `newsletter status` and `newsletter worker`."""
+"""Commands: `newsletter send` (or --test, --dry-run, --retry-failed), `newsletter status` and `newsletter worker`."""
 
 from __future__ import annotations
 
@@ -42,6 +42,11 @@ def register(commands) -> None:
     mode.add_argument(
         "--test", metavar="ADDRESS", help="send one copy to ADDRESS, as a reader of every network (or of --network)"
     )
+    mode.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="queue the failed recipients of the send (of --date, default the newest) again, then send",
+    )
     p.set_defaults(run=run_send)
 
     p = commands.add_parser("status", help="what the send of an issue did, per network, with each failure")
@@ -82,6 +87,8 @@ def run_send(args: argparse.Namespace) -> int:
     if args.test:
         return _send_test(args, config, folder, send_config)
     with wiring.store(config, args.dir) as engine:
+        if args.retry_failed:
+            _retry_failed(args, engine)  # names the send it reopens when no --date is given
         now = today(folder.newsletter)
         args.date = args.date or delivery.due_date(folder, engine, today=now)
         if args.dry_run:
@@ -102,6 +109,20 @@ def run_send(args: argparse.Namespace) -> int:
 
             summary = _run_until_signalled(main(), stop)
     return _print_summary(summary, wiring.where(config, args.dir))
+
+
+def _retry_failed(args: argparse.Namespace, engine: sa.Engine) -> None:
+    """Queue the failed recipients of the send of --date (default: the newest send) again, and say how many."""
+    send = ledger.get_send(engine, args.date) if args.date else ledger.latest_send(engine)
+    if send is None:
+        raise NotFound(
+            f"the issue of {args.date} has not been sent: no failed recipients to retry"
+            if args.date
+            else "no issue has been sent yet: no failed recipients to retry"
+        )
+    args.date = send.issue_date
+    count = ledger.requeue_failed(engine, send.id)
+    print(f"requeued {count} failed recipient{'' if count == 1 else 's'} of the issue of {send.issue_date}")
 
 
 def _send_test(args: argparse.Namespace, config: Settings, folder: Folder, send_config: SendConfig) -> int:
@@ -231,6 +252,12 @@ def run_status(args: argparse.Namespace) -> int:
             f"  {network:<24}"
             + "".join(f"{tally[s]:>11}" for s in STATES)
             + "".join(f"{came_back.get(k, 0):>11}" for k in BOUNCES)
+        )
+    if report.requeued.total and report.requeued_at:
+        now = ", ".join(f"{n} {s}" for s in STATES if (n := report.requeued.counts[s]))
+        print(
+            f"requeued {report.requeued.total} failed recipients with --retry-failed"
+            f" (last on {report.requeued_at:%Y-%m-%d %H:%M} UTC); of them now: {now}"
         )
     if report.failures:
         print(f"failures ({len(report.failures)}):")

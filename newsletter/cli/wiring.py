@@ -102,6 +102,7 @@ def delivery_options(config: Settings) -> DeliveryOptions:
         retry_base=config.retry_base_seconds,
         max_attempts=config.max_attempts,
         pause_after_errors=config.pause_after_errors,
+        relay_fault_after=config.relay_fault_after,
         lease=config.lease_seconds,
         per_hour=config.rate_per_hour,
     )
@@ -138,6 +139,7 @@ def transport(config: Settings, root: Path) -> SMTPTransport | OutboxTransport:
         pool_size=config.smtp_pool,
         verify=config.smtp_verify,
         rate_per_second=config.rate_per_second,
+        timeout=config.smtp_timeout_seconds,
     )
 
 

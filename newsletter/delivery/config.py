@@ -19,6 +19,7 @@ class DeliveryOptions:
     retry_max: float = 600.0
     max_attempts: int = 6  # a recipient still refused with 4xx after this many attempts fails
     pause_after_errors: int = 50  # consecutive delivery errors before the send pauses
+    relay_fault_after: int = 5  # readers refused alike, or failures to reach the relay, in a row: the relay's fault
     lease: float = 60.0  # seconds a claim holds without renewal; then another process may take the row
     poll: float = 1.0  # seconds between looks at the ledger when there is nothing to claim
     per_hour: int | None = None  # messages in any hour, shared by every sender of the store (the relay's quota)

@@ -21,10 +21,11 @@ import sqlalchemy as sa
 
 from .. import ledger, subscribers
 from ..assembly import AssembledIssue
-from ..errors import DeliveryError, NewsletterError, NotFound, PermanentDeliveryError
+from ..errors import DeliveryError, NewsletterError, NotFound, PermanentDeliveryError, RelayRefused, RelayUnavailable
 from ..ledger import Claim, Outcome, Send, State
 from ..transports import Transport
 from .config import SendConfig
+from .faults import RelayWatch, describe, refusal
 from .variants import Variants
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,12 @@ class Run:
         self.queue: asyncio.Queue[Claim | None] = asyncio.Queue()
         self.held = 0  # claimed rows not yet recorded
         self.changed = asyncio.Event()
-        self.pending: list[tuple[Outcome, Claim, bool, asyncio.Future[None]]] = []
+        self.pending: list[tuple[Outcome, asyncio.Future[None]]] = []
         self.wake = asyncio.Event()
         self.errors_in_a_row = 0
+        self.watch = RelayWatch(self.options.relay_fault_after)
+        self.bounces: list[tuple[int, str]] = []  # (subscriber id, reply) of hard bounces taken as the readers' own
+        self.blamed: list[int] = []  # rows recorded failed for a refusal that turned out to be the relay's
         self.paused: str | None = None
         self.failure: BaseException | None = None
         self.counts: Counter[str] = Counter()
@@ -92,10 +96,30 @@ class Run:
         for helper in helpers:
             helper.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
+        await self._settle_refusals()
         await self.db(ledger.release, worker=self.worker)
         if self.paused:
             await self.db(ledger.pause, self.send.id, self.paused)
         return results
+
+    async def _settle_refusals(self) -> None:
+        """Put back the rows the relay refused alike; bounce the readers whose own refusal said so."""
+        if self.blamed:
+            back = await self.db(ledger.requeue, self.blamed, worker=self.worker)
+            self.counts["failed"] -= back
+            self.done -= back
+        else:
+            self._readers_refused(self.watch.settle())
+        await self._bounce_readers()
+
+    def _readers_refused(self, settled: list[tuple[Claim, PermanentDeliveryError]]) -> None:
+        self.bounces.extend((claim.subscriber_id, describe(error)) for claim, error in settled if error.hard_bounce)
+
+    async def _bounce_readers(self) -> None:
+        bounces, self.bounces = self.bounces, []
+        for subscriber_id, reply in bounces:
+            await self.db(_bounce, subscriber_id, reply)
+        self.counts["bounced"] += len(bounces)
 
     async def _refresh(self) -> None:
         """Read the whole send's progress (every process's) from the ledger and report it."""
@@ -125,7 +149,8 @@ class Run:
                 continue
             if self.held:
                 self.changed.clear()
-                if self.failure is None:  # a sender may have died while we were claiming
+                # A sender may have died, or paused the send, while we were claiming: its signal was just cleared.
+                if self.failure is None and not (self.paused or self.stop.is_set()):
                     await self.changed.wait()
                 continue
             if await self._finished_or_waited():
@@ -198,43 +223,66 @@ class Run:
 
     async def _send_claims(self) -> None:
         while (claim := await self.queue.get()) is not None:
-            if self.stop.is_set() or self.paused:
+            outcome = None if self.stop.is_set() or self.paused else await self._deliver(claim)
+            if outcome is None:
                 self.changed.set()  # the feeder may be waiting for this claim's outcome: there will be none
-                continue  # left claimed: released when the run ends
-            outcome, bounced = await self._deliver(claim)
+                continue  # left claimed: released (queued again) when the run ends
             future = asyncio.get_running_loop().create_future()
-            self.pending.append((outcome, claim, bounced, future))
+            self.pending.append((outcome, future))
             self.wake.set()
             await future
 
-    async def _deliver(self, claim: Claim) -> tuple[Outcome, bool]:
-        """Send one claimed row; its outcome, and whether the reply was a hard bounce."""
+    async def _deliver(self, claim: Claim) -> Outcome | None:
+        """Send one claimed row; its outcome, or None to leave it claimed (the relay is at fault: the send pauses)."""
         attempts = claim.attempts + 1
         composer = self.variants.composer(claim.networks)  # a broken template stops the send; nobody is failed for it
         try:
             message = composer.message(subscriber_id=claim.subscriber_id, email=claim.email, name=claim.name)
         except NewsletterError as exc:  # an address or name that can never make a valid message
-            return Outcome(claim.delivery_id, State.FAILED, attempts, f"cannot build the message: {exc}"), False
+            return Outcome(claim.delivery_id, State.FAILED, attempts, f"cannot build the message: {exc}")
         try:
             reply = await self.transport.send(message)
-        except PermanentDeliveryError as exc:
-            self._error(exc)
-            return Outcome(
-                claim.delivery_id, State.FAILED, attempts, describe(exc), message.message_id
-            ), exc.hard_bounce
         except DeliveryError as exc:
-            self._error(exc)
-            if attempts >= self.options.max_attempts:
-                return Outcome(claim.delivery_id, State.FAILED, attempts, describe(exc), message.message_id), False
-            retry = ledger.now() + dt.timedelta(seconds=self.options.backoff(attempts))
-            return Outcome(claim.delivery_id, State.DEFERRED, attempts, describe(exc), message.message_id, retry), False
+            return self._refused(claim, exc, message.message_id)
         self.errors_in_a_row = 0
-        return Outcome(claim.delivery_id, State.SENT, attempts, reply, message.message_id), False
+        if not self.blamed:
+            self._readers_refused(self.watch.delivered())
+        return Outcome(claim.delivery_id, State.SENT, attempts, reply, message.message_id)
+
+    def _refused(self, claim: Claim, error: DeliveryError, message_id: str) -> Outcome | None:
+        """The outcome of a delivery error, or None when it is the relay's fault (the send then pauses)."""
+        attempts, reply = claim.attempts + 1, describe(error)
+        if isinstance(error, RelayRefused):
+            self._pause(refusal(error))
+            return None
+        if self.paused and isinstance(error, PermanentDeliveryError | RelayUnavailable):
+            return None  # came back after the pause: left queued like the others
+        self._error(error)
+        if isinstance(error, PermanentDeliveryError):
+            fault, settled = self.watch.refused(claim, error)
+            self._readers_refused(settled)
+            if fault:
+                self.blamed = [c.delivery_id for c, _ in self.watch.settle()]
+                self._pause(fault)
+                return None
+            return Outcome(claim.delivery_id, State.FAILED, attempts, reply, message_id)
+        if isinstance(error, RelayUnavailable):
+            if fault := self.watch.unanswered(error):
+                self._pause(fault)
+                return None
+            attempts = claim.attempts  # the relay's failure, not an attempt at this reader
+        elif attempts >= self.options.max_attempts:
+            return Outcome(claim.delivery_id, State.FAILED, attempts, reply, message_id)
+        retry = ledger.now() + dt.timedelta(seconds=self.options.backoff(max(attempts, 1)))
+        return Outcome(claim.delivery_id, State.DEFERRED, attempts, reply, message_id, retry)
+
+    def _pause(self, reason: str) -> None:
+        self.paused = self.paused or reason
 
     def _error(self, error: DeliveryError) -> None:
         self.errors_in_a_row += 1
-        if self.errors_in_a_row >= self.options.pause_after_errors and not self.paused:
-            self.paused = f"{self.errors_in_a_row} delivery errors in a row, the last: {error}"
+        if self.errors_in_a_row >= self.options.pause_after_errors:
+            self._pause(f"{self.errors_in_a_row} delivery errors in a row, the last: {error}")
 
     # the recorder and the renewer ----------------------------------------------------------
 
@@ -247,18 +295,15 @@ class Run:
             if not batch:
                 continue
             try:
-                await self.db(ledger.record, [o for o, *_ in batch], worker=self.worker)
-                for outcome, claim, bounced, _ in batch:
-                    if bounced:
-                        await self.db(_bounce, claim.subscriber_id, outcome.reply)
+                await self.db(ledger.record, [outcome for outcome, _ in batch], worker=self.worker)
+                await self._bounce_readers()
             except BaseException as exc:
-                for *_, future in batch:
+                for _, future in batch:
                     future.set_exception(exc)
                 self._fail(exc)
                 raise
-            for outcome, _, bounced, future in batch:
+            for outcome, future in batch:
                 self.counts[outcome.state.value] += 1
-                self.counts["bounced"] += bounced
                 self.done += outcome.state != State.DEFERRED
                 future.set_result(None)
             self.held -= len(batch)
@@ -269,11 +314,6 @@ class Run:
         while True:
             await asyncio.sleep(self.options.lease / 3)
             await self.db(ledger.renew, worker=self.worker)
-
-
-def describe(error: DeliveryError) -> str:
-    """The server's reply as the ledger keeps it: "550 5.1.1 no such user", or what went wrong."""
-    return f"{error.code} {error.reply}".strip() if error.code else str(error)
 
 
 def _bounce(engine: sa.Engine, subscriber_id: int, reply: str) -> None:

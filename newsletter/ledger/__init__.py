@@ -3,11 +3,11 @@
 A recipient's row moves queued -> sending (claimed, with a lease) -> sent | deferred | failed, or
 to suppressed when the subscriber unsubscribed or left the issue's networks before it was their
 turn. By concern: `tables` (the rows and their states), `sends`, `claims` (claim, record, renew,
-release, next due), `quota` (the hourly quota every sender shares), `report` (the status of a
+release, requeue, next due), `quota` (the hourly quota every sender shares), `report` (the status of a
 send) and, for now, `notices` (the scheduler's notices to the editor).
 """
 
-from .claims import Claim, Outcome, claim, next_due, record, release, release_dead, renew
+from .claims import Claim, Outcome, claim, next_due, record, release, release_dead, renew, requeue
 from .notices import first_notice
 from .quota import HOURLY_LOCK_KEY, hourly_room_at
 from .report import Failure, SendStatus, Tally, status, tally
@@ -21,6 +21,7 @@ from .sends import (
     latest_send,
     pause,
     recipient_count,
+    requeue_failed,
     resume,
     send_by_id,
     sent_issues,
@@ -73,6 +74,8 @@ __all__ = [
     "release",
     "release_dead",
     "renew",
+    "requeue",
+    "requeue_failed",
     "resume",
     "send_by_id",
     "sends_table",

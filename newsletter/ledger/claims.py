@@ -182,6 +182,18 @@ def record(engine: sa.Engine, outcomes: list[Outcome], *, worker: str) -> None:
         )
 
 
+def requeue(engine: sa.Engine, delivery_ids: list[int], *, worker: str) -> int:
+    """Queue again the rows this process recorded failed whose refusal turned out to be the relay's; how many."""
+    if not delivery_ids:
+        return 0
+    with engine.begin() as conn:
+        return conn.execute(
+            D.update()
+            .where(D.c.id.in_(delivery_ids), D.c.claimed_by == worker, D.c.state == State.FAILED.value)
+            .values(state=State.QUEUED.value, attempts=0, next_attempt_at=None, claimed_by=None, claimed_at=None)
+        ).rowcount
+
+
 def renew(engine: sa.Engine, *, worker: str) -> None:
     """Extend the lease on every row this process holds."""
     with engine.begin() as conn:

@@ -60,6 +60,8 @@ class SendStatus:
     total: Tally
     networks: dict[str, Tally]  # a reader of two networks counts in both
     failures: list[Failure]
+    requeued: Tally = field(default_factory=Tally)  # rows `send --retry-failed` queued again, by their state now
+    requeued_at: dt.datetime | None = None  # when it last did
 
 
 def status(engine: sa.Engine, issue_date: dt.date) -> SendStatus:
@@ -73,8 +75,14 @@ def status(engine: sa.Engine, issue_date: dt.date) -> SendStatus:
             .where(D.c.send_id == send.id, D.c.state == State.FAILED.value)
             .order_by(D.c.id)
         ).all()
+        requeued = conn.execute(
+            sa.select(D.c.state, sa.func.count(), sa.func.max(D.c.requeued_at))
+            .where(D.c.send_id == send.id, D.c.requeued_at.is_not(None))
+            .group_by(D.c.state)
+        ).all()
     failures = [Failure(r.email, split_key(r.variant), r.attempts, r.last_reply or "") for r in failed]
-    return SendStatus(send, total, per_network, failures)
+    last = max((when for *_, when in requeued), default=None)
+    return SendStatus(send, total, per_network, failures, Tally(Counter({s: n for s, n, _ in requeued})), last)
 
 
 def _counts(conn: sa.Connection, send: Send) -> tuple[Tally, dict[str, Tally]]:

@@ -144,6 +144,27 @@ def resume(engine: sa.Engine, send_id: int) -> None:
         conn.execute(T.update().where(T.c.id == send_id).values(paused_reason=None))
 
 
+def requeue_failed(engine: sa.Engine, send_id: int) -> int:
+    """Queue the send's failed recipients again and reopen it; how many. Readers no longer active stay as they are."""
+    still_active = sa.exists().where(S.c.id == D.c.subscriber_id, S.c.status == Status.ACTIVE.value)
+    with engine.begin() as conn:
+        count = conn.execute(
+            D.update()
+            .where(D.c.send_id == send_id, D.c.state == State.FAILED.value, still_active)
+            .values(
+                state=State.QUEUED.value,
+                attempts=0,
+                next_attempt_at=None,
+                claimed_by=None,
+                claimed_at=None,
+                requeued_at=now(),
+            )
+        ).rowcount
+        if count:
+            conn.execute(T.update().where(T.c.id == send_id).values(finished_at=None))
+    return count
+
+
 def finish(engine: sa.Engine, send_id: int) -> bool:
     """Mark the send finished if no row is left open; whether it is finished."""
     open_rows = sa.exists().where(D.c.send_id == send_id, D.c.state.in_(OPEN))

@@ -72,6 +72,7 @@ deliveries_table = sa.Table(
     sa.Column("last_reply", sa.Text),
     sa.Column("message_id", sa.String(400)),
     sa.Column("sent_at", UTCDateTime),
+    sa.Column("requeued_at", UTCDateTime),  # when `newsletter send --retry-failed` last queued the failed row again
     sa.UniqueConstraint("send_id", "subscriber_id"),
     sa.CheckConstraint("state IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'suppressed')", name="state"),
     sa.Index(None, "send_id", "state", "id"),

@@ -1,16 +1,18 @@
 """A transport to an SMTP relay: a pool of reused aiosmtplib connections, rate limited, errors classified.
 
 The exact bytes built (and DKIM-signed) are sent with MAIL/RCPT/DATA: nothing re-serialises them.
-4xx replies, dropped connections and timeouts raise TemporaryDeliveryError; 5xx replies to the
-recipient or the message raise PermanentDeliveryError. Failures that are not the recipient's
-(login refused, sender refused, TLS) are temporary, so that a misconfigured relay pauses a send
-instead of suppressing every subscriber.
+Every step (connect, greeting, EHLO, STARTTLS, AUTH, MAIL/RCPT/DATA, RSET, QUIT) waits at most
+`timeout` seconds. 4xx replies and dropped connections raise TemporaryDeliveryError; a relay that
+cannot be reached or stops answering raises RelayUnavailable; refusals of the send itself (login,
+our sender, 5.7.x relaying or policy, TLS) raise RelayRefused, so that a misconfigured relay pauses
+a send instead of failing every subscriber; other 5xx replies raise PermanentDeliveryError.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -19,7 +21,6 @@ import aiosmtplib
 from aiosmtplib import (
     SMTPDataError,
     SMTPException,
-    SMTPRecipientRefused,
     SMTPResponse,
     SMTPResponseException,
     SMTPSenderRefused,
@@ -27,7 +28,14 @@ from aiosmtplib import (
 )
 from aiosmtplib.protocol import normalize_message_line_endings
 
-from ..errors import ConfigError, DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
+from ..errors import (
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    RelayRefused,
+    RelayUnavailable,
+    TemporaryDeliveryError,
+)
 from ..message import Outgoing
 from ..ratelimit import RateLimiter
 from .base import BaseTransport
@@ -47,14 +55,23 @@ class Relay:
 
     @classmethod
     def parse(cls, url: str) -> Relay:
+        """The relay `url` names; if it is malformed, a ConfigError showing no part of the user name or password."""
         try:
             parts = urlsplit(url)
             port = parts.port
-        except ValueError as exc:
-            raise ConfigError(f"invalid SMTP URL: {exc}") from None
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        except ValueError:
+            parts, port = None, None
+        if (
+            parts is None
+            or parts.scheme not in ("smtp", "smtps")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
             raise ConfigError(
-                f"invalid SMTP URL {_redacted(url)!r}: expected smtp://[user:pass@]host[:port] or smtps://..."
+                f"invalid SMTP URL {_redacted(url)!r}: expected smtp://[user:pass@]host[:port] or smtps://...;"
+                " percent-encode any : / ? # @ % in the user name or password (# as %23, @ as %40, / as %2F, ? as %3F)"
             )
         implicit_tls = parts.scheme == "smtps"
         return cls(
@@ -70,8 +87,12 @@ class Relay:
 
 
 def _redacted(url: str) -> str:
-    head, at, tail = url.rpartition("@")
-    return f"{head.split('://')[0]}://***@{tail}" if at else url
+    """`url` as it may be printed: what precedes the last @ (user name, password) is ***; without an @, the host."""
+    scheme, colon, rest = url.partition("://")
+    if not colon:
+        return "***" if "@" in url or ":" in url else url
+    _, at, tail = rest.rpartition("@")
+    return f"{scheme}://***@{tail}" if at else f"{scheme}://{re.split(r'[:/?#]', rest, maxsplit=1)[0]}"
 
 
 class SMTPTransport(BaseTransport):
@@ -123,7 +144,7 @@ class SMTPTransport(BaseTransport):
         self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
-            await _discard(connection, polite=True)
+            await _discard(connection, polite=True, patience=min(self.timeout, 5))
 
     # connections ---------------------------------------------------------------------------
 
@@ -156,21 +177,22 @@ class SMTPTransport(BaseTransport):
                 await connection.connect()
                 if relay.username:
                     if connection.get_transport_info("sslcontext") is None:
-                        raise TemporaryDeliveryError(
-                            f"{relay} offers no TLS: the password will not be sent in clear (use smtps:// or a relay with STARTTLS)"
+                        raise RelayRefused(
+                            f"{relay} offers no TLS: the password will not be sent in clear"
+                            " (use smtps:// or a relay with STARTTLS)"
                         )
                     await connection.login(relay.username, relay.password or "")
             except SMTPResponseException as exc:
-                raise TemporaryDeliveryError(
+                kind = RelayUnavailable if 400 <= exc.code < 500 else RelayRefused
+                raise kind(
                     f"{relay} refused us before any message: {exc.code} {exc.message}", code=exc.code, reply=exc.message
                 ) from exc
+            except ssl.SSLError as exc:
+                raise RelayRefused(
+                    f"cannot connect to {relay}: certificate not trusted (set verify off only for a test relay)"
+                ) from exc
             except (TimeoutError, SMTPException, OSError) as exc:
-                why = (
-                    "certificate not trusted (set verify off only for a test relay)"
-                    if isinstance(exc, ssl.SSLError)
-                    else str(exc)
-                )
-                raise TemporaryDeliveryError(f"cannot connect to {relay}: {why or type(exc).__name__}") from exc
+                raise RelayUnavailable(f"cannot connect to {relay}: {exc or type(exc).__name__}") from exc
         except DeliveryError:
             await _discard(connection)
             raise
@@ -208,6 +230,10 @@ class SMTPTransport(BaseTransport):
             connection.close()
             if stage == "MAIL FROM" and reused and isinstance(exc, _STALE):
                 raise _Stale from exc
+            if isinstance(exc, TimeoutError):  # the relay stopped answering: not this recipient's attempt
+                raise RelayUnavailable(
+                    f"{message.to}: {self.relay} did not answer {stage} within {self.timeout:g} s"
+                ) from exc
             raise TemporaryDeliveryError(
                 f"{message.to}: connection to {self.relay} lost at {stage}: {exc or type(exc).__name__}"
             ) from exc
@@ -263,19 +289,20 @@ class _Stale(Exception):
 
 
 def _classify(exc: SMTPResponseException, message: Outgoing, stage: str) -> DeliveryError:
+    """A refusal as the engine needs it: try later (4xx), the relay refuses the send (5.7.x, sender), or the reader."""
     text = " ".join(exc.message.split())
     what = f"{message.to}: {exc.code} {text} (at {stage})"
     if 400 <= exc.code < 500:
         return TemporaryDeliveryError(what, code=exc.code, reply=text)
-    if isinstance(exc, SMTPSenderRefused):
-        # The relay refuses our envelope sender: not this recipient's fault, so never a bounce.
-        return TemporaryDeliveryError(what, code=exc.code, reply=text)
-    if isinstance(exc, SMTPRecipientRefused) or exc.code >= 500:
-        return PermanentDeliveryError(what, code=exc.code, reply=text)
-    return TemporaryDeliveryError(what, code=exc.code, reply=text)
+    error = PermanentDeliveryError(what, code=exc.code, reply=text)
+    # Refused as the sender, or on security or policy grounds (RFC 3463 5.7.x: relaying denied, authentication
+    # required): the relay's setup, never this recipient's fault, so never a failure or a bounce.
+    if isinstance(exc, SMTPSenderRefused) or error.status.startswith("5.7.") or exc.code == 530:
+        return RelayRefused(what, code=exc.code, reply=text)
+    return error
 
 
-async def _discard(connection: aiosmtplib.SMTP, *, polite: bool = False) -> None:
+async def _discard(connection: aiosmtplib.SMTP, *, polite: bool = False, patience: float = 5) -> None:
     """Close a connection (saying QUIT first if `polite`) and wait up to a second until its socket is closed.
 
     asyncio closes sockets on a later turn of the loop (after a TLS shutdown, several); a caller
@@ -284,7 +311,7 @@ async def _discard(connection: aiosmtplib.SMTP, *, polite: bool = False) -> None
     sock = connection.get_transport_info("socket") if connection.transport is not None else None
     if polite:
         with contextlib.suppress(SMTPException, OSError, asyncio.TimeoutError):
-            await asyncio.wait_for(connection.quit(), 5)
+            await asyncio.wait_for(connection.quit(), patience)
     if connection.transport is not None:
         connection.transport.abort()
     connection.close()
