@@ -23,6 +23,7 @@ from ..settings import Settings
 from ..store import open_store
 from ..tokens import Signer
 from ..transports import OutboxTransport, SMTPTransport, open_transport
+from ..transports.smtp import Relay
 
 DEV_KEY_FILE = ".secret_key"
 
@@ -114,6 +115,8 @@ def send_config(config: Settings, root: Path, newsletter: Newsletter, *, dry_run
         raise ConfigError(
             "NEWSLETTER_UNSUBSCRIBE_ADDRESS is set but NEWSLETTER_INBOUND_URL is not: nothing would read its mail"
         )
+    if config.smtp_url:
+        Relay.parse(config.smtp_url)  # a bad URL is the one line, before any warning
     sign = signer(config, root, dry_run=dry_run)
     dkim = dkim_key(config, newsletter)
     if dkim is None and config.smtp_url and not dry_run:

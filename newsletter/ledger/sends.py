@@ -115,11 +115,11 @@ def discard_untried(engine: sa.Engine, send_id: int) -> bool:
 def sent_issues(engine: sa.Engine) -> dict[dt.date, dt.datetime]:
     """Issue dates whose send reached someone, or is under way with nothing tried yet, with when it started.
 
-    What the archive lists: a send whose every try so far failed (a relay that cannot be reached,
-    a message it refuses) publishes nothing.
+    What the archive lists: a send whose every try so far failed, or that paused before reaching
+    anyone (a relay that cannot be reached, or refuses the send), publishes nothing.
     """
     reached = sa.exists().where(D.c.send_id == T.c.id, D.c.state == State.SENT.value)
-    untried = ~sa.exists().where(D.c.send_id == T.c.id, D.c.attempts > 0)
+    untried = sa.and_(~sa.exists().where(D.c.send_id == T.c.id, D.c.attempts > 0), T.c.paused_reason.is_(None))
     with engine.connect() as conn:
         rows = conn.execute(sa.select(T.c.issue_date, T.c.started_at).where(sa.or_(reached, untried)))
         return {row.issue_date: row.started_at for row in rows}
