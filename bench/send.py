@@ -265,7 +265,7 @@ def engine_end_to_end(url: str, count: int) -> tuple[float, str]:
         folder = load_folder(root)
         networks = sorted(folder.newsletter.network_ids)
         (root / "subscribers").mkdir()
-        with open(root / "subscribers" / "bench.csv", "w", newline="", encoding="utf-8") as file:
+        with (root / "subscribers" / "bench.csv").open("w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file)
             writer.writerow(["email", "name", "organisation", "networks"])
             for i in range(count):
