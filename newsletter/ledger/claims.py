@@ -130,6 +130,13 @@ def _why_not(person: sa.Row | None, networks: frozenset[str]) -> str | None:
     return None
 
 
+_CLAIMED = (
+    D.update()
+    .where(D.c.id == sa.bindparam("b_id"))
+    .values(email=sa.bindparam("b_email"), variant=sa.bindparam("b_variant"))
+)
+
+
 def _write_back(conn: sa.Connection, claims: list[Claim], suppressed: list[dict[str, Any]]) -> None:
     """Store the suppressions, and each claim's current address and variant."""
     if suppressed:
@@ -143,11 +150,24 @@ def _write_back(conn: sa.Connection, claims: list[Claim], suppressed: list[dict[
         )
     if claims:
         conn.execute(
-            D.update()
-            .where(D.c.id == sa.bindparam("b_id"))
-            .values(email=sa.bindparam("b_email"), variant=sa.bindparam("b_variant")),
+            _CLAIMED,
             [{"b_id": c.delivery_id, "b_email": c.email, "b_variant": network_key(c.networks)} for c in claims],
         )
+
+
+# Built once: constructing the statement cost more than executing it, and record() runs for every few messages.
+_RECORD = (
+    D.update()
+    .where(D.c.id == sa.bindparam("b_id"), D.c.claimed_by == sa.bindparam("b_worker"), D.c.state == State.SENDING.value)
+    .values(
+        state=sa.bindparam("b_state"),
+        attempts=sa.bindparam("b_attempts"),
+        last_reply=sa.bindparam("b_reply"),
+        message_id=sa.bindparam("b_message_id"),
+        next_attempt_at=sa.bindparam("b_next", type_=UTCDateTime),
+        sent_at=sa.bindparam("b_sent_at", type_=UTCDateTime),
+    )
+)
 
 
 def record(engine: sa.Engine, outcomes: list[Outcome], *, worker: str) -> None:
@@ -157,19 +177,11 @@ def record(engine: sa.Engine, outcomes: list[Outcome], *, worker: str) -> None:
     when = now()
     with engine.begin() as conn:
         conn.execute(
-            D.update()
-            .where(D.c.id == sa.bindparam("b_id"), D.c.claimed_by == worker, D.c.state == State.SENDING.value)
-            .values(
-                state=sa.bindparam("b_state"),
-                attempts=sa.bindparam("b_attempts"),
-                last_reply=sa.bindparam("b_reply"),
-                message_id=sa.bindparam("b_message_id"),
-                next_attempt_at=sa.bindparam("b_next", type_=UTCDateTime),
-                sent_at=sa.bindparam("b_sent_at", type_=UTCDateTime),
-            ),
+            _RECORD,
             [
                 {
                     "b_id": o.delivery_id,
+                    "b_worker": worker,
                     "b_state": o.state.value,
                     "b_attempts": o.attempts,
                     "b_reply": o.reply[:2000],
