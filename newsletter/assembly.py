@@ -205,7 +205,7 @@ def assemble(folder: Folder, date: dt.date | None = None) -> AssembledIssue:
         contacts=tuple(newsletter.contacts),
         templates=folder.templates,
         sections=sections,
-        actions=open_actions(folder.minutes, date, networks=networks),
+        actions=open_actions(list(folder.minutes.values()), date, networks=networks),
     )
     return dataclasses.replace(assembled, pictures=_pictures(folder, assembled))
 

@@ -225,7 +225,12 @@ class Item(Model):
 
     def for_networks(self, networks: frozenset[str] | None) -> bool:
         """Whether a reader of `networks` sees this item (None: a reader of every network)."""
-        return networks is None or self.networks is None or not networks.isdisjoint(self.networks)
+        return reaches(self.networks, networks)
+
+
+def reaches(targets: list[str] | None, networks: frozenset[str] | None) -> bool:
+    """Whether a piece for `targets` (None: everyone) reaches a reader of `networks` (None: of every network)."""
+    return networks is None or targets is None or not networks.isdisjoint(targets)
 
 
 class Article(Model):
@@ -237,7 +242,8 @@ class Article(Model):
     networks: list[NetworkId] | None = Field(None, min_length=1)
     image: Image | None = None
 
-    for_networks = Item.for_networks
+    def for_networks(self, networks: frozenset[str] | None) -> bool:
+        return reaches(self.networks, networks)
 
 
 class IssueSection(Model):

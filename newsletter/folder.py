@@ -113,8 +113,8 @@ class Folder:
     sources: dict[dt.date, Source]
     newsletter_source: Source
     broken: dict[Path, list[Problem]] = field(default_factory=dict)
-    minutes: list[Minutes] = field(default_factory=list)  # oldest meeting first
-    minutes_sources: dict[Path, Source] = field(default_factory=dict)
+    minutes: dict[tuple[dt.date, str], Minutes] = field(default_factory=dict)  # by (date, network), oldest first
+    minutes_sources: dict[tuple[dt.date, str], Source] = field(default_factory=dict)
     _images: dict[str, ImageFile] = field(default_factory=dict, repr=False)
 
     @property
@@ -255,9 +255,13 @@ def _load_minutes(folder: Folder) -> None:
         except ContentError as exc:
             folder.broken[path] = exc.problems
             continue
-        folder.minutes.append(minutes)
-        folder.minutes_sources[path] = source
-    folder.minutes.sort(key=lambda m: (m.date, m.network))
+        key = (minutes.date, minutes.network)
+        if key in folder.minutes:
+            other = folder.minutes_sources[key].path.name
+            folder.broken[path] = [source.problem((), f"the minutes of this meeting are also in {other}")]
+            continue
+        folder.minutes[key], folder.minutes_sources[key] = minutes, source
+    folder.minutes = dict(sorted(folder.minutes.items()))
 
 
 def _minutes_name_problems(minutes: Minutes, source: Source) -> list[Problem]:

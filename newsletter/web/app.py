@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from ..tokens import Signer
-from . import archive, subscription
+from . import archive, images, subscription
 from .pages import Content, Refusal, css, health, home, refused, stylesheet, templates
 from .security import BadTokenLimiter, SecurityHeaders
 
@@ -27,6 +27,7 @@ ROUTES: list[BaseRoute] = [
     Route("/archive/feed.atom", archive.feed),
     Route("/archive/{date}", archive.archive_issue),
     Route("/meetings/{slug}.ics", archive.meeting),
+    Route("/images/{file}", images.picture),
 ]
 
 
