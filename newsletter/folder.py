@@ -66,6 +66,8 @@ def _messages(error: ValidationError, source: Source, model: type[BaseModel]) ->
 
 def _did_you_mean(model: type[BaseModel], loc: Loc) -> str:
     """' (did you mean 'programme'?)' for a misspelt key at `loc`, from the keys the model has there."""
+    if not loc:  # an error about the whole file
+        return ""
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
