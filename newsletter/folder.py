@@ -141,7 +141,8 @@ class Folder:
 
     def dates(self) -> list[dt.date]:
         """Every issue date in the folder, valid or not, oldest first."""
-        return sorted(set(self.issues) | {d for d in map(file_date, self.broken) if d is not None})
+        broken = [p for p in self.broken if p.parent == self.issues_dir]
+        return sorted(set(self.issues) | {d for d in map(file_date, broken) if d is not None})
 
     def latest_date(self) -> dt.date:
         dates = self.dates()
