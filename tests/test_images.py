@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import served
 
 from newsletter.assembly import assemble
 from newsletter.checks import check
@@ -21,8 +22,6 @@ from newsletter.render import render
 from newsletter.store import open_store
 from newsletter.tokens import Signer
 from newsletter.web import create_app
-
-from conftest import served
 
 PICTURE = "content/images/children-playing.png"
 ISSUE = "content/issues/2026-11-27.yaml"

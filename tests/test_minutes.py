@@ -65,13 +65,31 @@ def test_open_on():
 @pytest.mark.parametrize(
     ("name", "text", "expected"),
     [
-        ("2026-11-12-qa-leads.yaml", "network: qa-lead\ndate: 2026-11-12\ntitle: T\n", ":1: network: unknown network 'qa-lead' (did you mean 'qa-leads'?)"),
-        ("2026-11-12-qa-leads.yaml", "network: qa-leads\ndate: 2026-11-12\ntitle: T\nactions:\n  - owner: A\n", ":5: actions[1].action: required field is missing"),
-        ("2026-11-12-fostering.yaml", "network: qa-leads\ndate: 2026-11-12\ntitle: T\n", ":1: network: network 'qa-leads' disagrees with the file name 2026-11-12-fostering.yaml"),
-        ("minutes.yaml", "network: qa-leads\ndate: 2026-11-12\ntitle: T\n", ": file name must be the meeting's date and network, e.g. 2026-11-12-qa-leads.yaml"),
+        (
+            "2026-11-12-qa-leads.yaml",
+            "network: qa-lead\ndate: 2026-11-12\ntitle: T\n",
+            ":1: network: unknown network 'qa-lead' (did you mean 'qa-leads'?)",
+        ),
+        (
+            "2026-11-12-qa-leads.yaml",
+            "network: qa-leads\ndate: 2026-11-12\ntitle: T\nactions:\n  - owner: A\n",
+            ":5: actions[1].action: required field is missing",
+        ),
+        (
+            "2026-11-12-fostering.yaml",
+            "network: qa-leads\ndate: 2026-11-12\ntitle: T\n",
+            ":1: network: network 'qa-leads' disagrees with the file name 2026-11-12-fostering.yaml",
+        ),
+        (
+            "minutes.yaml",
+            "network: qa-leads\ndate: 2026-11-12\ntitle: T\n",
+            ": file name must be the meeting's date and network, e.g. 2026-11-12-qa-leads.yaml",
+        ),
     ],
 )
-def test_a_broken_minutes_file_is_one_line_with_its_line_and_stops_the_issues_after_it(example_dir, name, text, expected):
+def test_a_broken_minutes_file_is_one_line_with_its_line_and_stops_the_issues_after_it(
+    example_dir, name, text, expected
+):
     (example_dir / MINUTES).unlink()
     path = example_dir / "content" / "minutes" / name
     path.write_text(text)

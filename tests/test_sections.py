@@ -13,7 +13,6 @@ import pytest
 from newsletter import markup
 from newsletter.assembly import assemble
 from newsletter.checks import check
-from newsletter.errors import ContentError
 from newsletter.folder import load_folder
 from newsletter.render import render
 
@@ -70,7 +69,10 @@ def test_sections_print_in_newsletter_yaml_order_and_own_titles_stay_after_the_o
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("number: 11\ndate: 2019-11-29\n", "2019-11-29.yaml:1: an issue needs at least one item, or sections with articles"),
+        (
+            "number: 11\ndate: 2019-11-29\n",
+            "2019-11-29.yaml:1: an issue needs at least one item, or sections with articles",
+        ),
         (
             "number: 11\ndate: 2019-11-29\nsections:\n  - section: welcom\n    articles: [{title: A, body: B}]\n",
             "2019-11-29.yaml:4: sections[1].section: unknown section 'welcom' (did you mean 'welcome'?)",
@@ -91,7 +93,8 @@ def test_sections_print_in_newsletter_yaml_order_and_own_titles_stay_after_the_o
         (
             "number: 11\ndate: 2019-11-29\nsections:\n  - section: welcome\n    articles:\n"
             "      - {title: A, body: B, networks: [member]}\n",
-            "2019-11-29.yaml:6: sections[1].articles[1].networks[1]: unknown network 'member' (did you mean 'members'?)",
+            "2019-11-29.yaml:6: sections[1].articles[1].networks[1]: unknown network 'member'"
+            " (did you mean 'members'?)",
         ),
     ],
 )
@@ -167,7 +170,11 @@ def test_an_items_section_keeps_programme_update_action(monthly):
     )
     html = render(assemble(load_folder(monthly))).html
     assert 'id="section-1-item-1"' in html and ">Action Required</p>" in html
-    write_issue(monthly, "number: 12\ndate: 2019-12-06\nsections:\n  - section: welcome\n    articles: [{title: A, body: B}]\n", "2019-12-06.yaml")
+    write_issue(
+        monthly,
+        "number: 12\ndate: 2019-12-06\nsections:\n  - section: welcome\n    articles: [{title: A, body: B}]\n",
+        "2019-12-06.yaml",
+    )
     later = assemble(load_folder(monthly))
     assert [r.item.programme for r in later.reminders] == ["Advisory Group"]
 
