@@ -8,13 +8,16 @@ from pathlib import Path
 
 from . import markup
 from .assembly import assemble
+from .content import Image, Issue, Item
 from .errors import Problem
 from .folder import Folder, Loc, Source
+from .images import local_name
 from .render import render
 
 SIZE_BUDGET = 90 * 1024  # Gmail clips an email's HTML near 102 KB
 FROM_NAME_LIMIT = 30  # characters of the From name that phones and narrow inbox columns show before cutting it
 EMPTY_SUBJECT_WORDS = frozenset(["update", "no", "number", "issue", "edition", "newsletter", "weekly", "week", "the"])
+HEAVY_PICTURE = 300 * 1024  # slow to load on a phone: 600 px wide needs far less
 VAGUE = frozenset(
     [
         "here",
@@ -76,6 +79,10 @@ def check(folder: Folder, *, date: dt.date | None = None) -> list[Problem]:
     warn.markdown(standing, ("footer",), folder.newsletter.footer)
     warn.link(standing, ("public_url",), None, folder.newsletter.public_url)
 
+    _check_sections(warn, source, issue)
+    _check_pictures(warn, folder, source, issue)
+    _check_actions(warn, folder, issue.date)
+
     html = render(assemble(folder, issue.date)).html
     size = len(html.encode("utf-8"))
     if size > SIZE_BUDGET:
@@ -93,6 +100,58 @@ def says_nothing(subject: str, name: str, number: int) -> bool:
     months = {dt.date(2000, m, 1).strftime(form).lower() for m in range(1, 13) for form in ("%B", "%b")}
     words = [w for w in re.split(r"[\W_]+", rest) if w]
     return all(w in EMPTY_SUBJECT_WORDS or w in months or w.isdigit() or w == f"no{number}" for w in words)
+
+
+def _check_sections(warn: _Warner, source: Source, issue: Issue) -> None:
+    """Articles and the items inside sections: the same link and text checks as the week's items."""
+    for s, section in enumerate(issue.sections):
+        warn.markdown(source, ("sections", s, "intro"), section.intro)
+        for a, article in enumerate(section.articles):
+            warn.markdown(source, ("sections", s, "articles", a, "body"), article.body)
+            for k, link in enumerate(article.links):
+                warn.link(source, ("sections", s, "articles", a, "links", k), link.text, link.url)
+        for i, item in enumerate(section.items):
+            for field in ("update", "action"):
+                warn.markdown(source, ("sections", s, "items", i, field), getattr(item, field))
+            for k, link in enumerate(item.links):
+                warn.link(source, ("sections", s, "items", i, "links", k), link.text, link.url)
+
+
+def _check_pictures(warn: _Warner, folder: Folder, source: Source, issue: Issue) -> None:
+    """A picture that is heavy, comes from another site, or whose alt text says nothing."""
+    found: list[tuple[Source, Loc, Image | None]] = [(folder.newsletter_source, ("logo",), folder.newsletter.logo)]
+    items: list[tuple[Loc, Item]] = [(("items", i), item) for i, item in enumerate(issue.items)]
+    for s, section in enumerate(issue.sections):
+        items += [(("sections", s, "items", i), item) for i, item in enumerate(section.items)]
+        found += [(source, ("sections", s, "articles", a, "image"), x.image) for a, x in enumerate(section.articles)]
+    found += [(source, (*loc, "image"), item.image) for loc, item in items]
+    for where, loc, image in found:
+        if image is None:
+            continue
+        name = local_name(image.src)
+        if name is None:
+            warn(
+                where, (*loc, "src"), "a picture from another site may be blocked or vanish: put it in content/images/"
+            )
+        elif (size := folder.image(name).size) > HEAVY_PICTURE:
+            warn(where, (*loc, "src"), f"{name} is {size // 1024} KB: slow on a phone; save it 1200 px wide at most")
+        plain = image.alt.lower().strip(" .")
+        if plain in {"image", "picture", "photo", "logo", "img"} or (name and plain == name.lower()):
+            warn(where, (*loc, "alt"), f"alt text '{image.alt}' says nothing: say what the picture shows")
+
+
+def _check_actions(warn: _Warner, folder: Folder, date: dt.date) -> None:
+    """An action past its due date that the minutes do not mark done: done, or a new date?"""
+    for key, minutes in folder.minutes.items():
+        source = folder.minutes_sources[key]
+        for a, action in enumerate(minutes.actions):
+            if not action.done and action.due is not None and action.due < date:
+                warn(
+                    source,
+                    ("actions", a, "due"),
+                    f"{action.owner}'s action was due {action.due} and is not marked done: "
+                    "set `done: true`, or a new `due` date",
+                )
 
 
 class _Warner:

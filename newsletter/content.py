@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -78,6 +79,7 @@ Slug = Annotated[str, AfterValidator(_slug)]
 Time = Annotated[str, AfterValidator(_hhmm)]
 NetworkId = Annotated[str, AfterValidator(_known("network"))]
 ContactId = Annotated[str, AfterValidator(_known("contact"))]
+SectionId = Annotated[str, AfterValidator(_known("section"))]
 
 
 # newsletter.yaml -----------------------------------------------------------------------------
@@ -138,8 +140,15 @@ class Carry(Model):
     resources_weeks: int = Field(26, ge=0)
 
 
+class Section(Model):
+    """A standing section of a sectioned newsletter ("Welcome", "Spotlight on..."), in print order."""
+
+    id: Slug
+    title: Line
+
+
 class Image(Model):
-    """A picture: `src` a file under content/images/ or an https URL; `alt` says what a reader who cannot see it should know."""
+    """A picture: `src` a file in content/images/ or an https URL; `alt` what a reader who cannot see it should know."""
 
     src: Line
     alt: Line
@@ -161,8 +170,9 @@ class Newsletter(Model):
     logo: Image | None = None
     test_recipients: list[EmailStr] = []  # colleagues who get test copies ("Send a test")
     editors: list[EmailStr] = []  # who may sign in to the editor when it is served beyond this machine
+    sections: list[Section] = []
 
-    @field_validator("networks", "contacts")
+    @field_validator("networks", "contacts", "sections")
     @classmethod
     def _unique_ids(cls, values: list, info: ValidationInfo) -> list:
         seen: set[str] = set()
@@ -185,7 +195,15 @@ class Newsletter(Model):
     @property
     def validation_context(self) -> dict[str, frozenset[str]]:
         """What issue files are checked against: the network and contact ids defined here."""
-        return {"network": self.network_ids, "contact": frozenset(c.id for c in self.contacts)}
+        return {
+            "network": self.network_ids,
+            "contact": frozenset(c.id for c in self.contacts),
+            "section": frozenset(s.id for s in self.sections),
+        }
+
+    def section_order(self, section_id: str) -> int:
+        """Where the standing section `section_id` prints: its position in newsletter.yaml."""
+        return next(i for i, s in enumerate(self.sections) if s.id == section_id)
 
 
 # an issue file ------------------------------------------------------------------------------
@@ -207,7 +225,43 @@ class Item(Model):
 
     def for_networks(self, networks: frozenset[str] | None) -> bool:
         """Whether a reader of `networks` sees this item (None: a reader of every network)."""
-        return networks is None or self.networks is None or not networks.isdisjoint(self.networks)
+        return reaches(self.networks, networks)
+
+
+def reaches(targets: list[str] | None, networks: frozenset[str] | None) -> bool:
+    """Whether a piece for `targets` (None: everyone) reaches a reader of `networks` (None: of every network)."""
+    return networks is None or targets is None or not networks.isdisjoint(targets)
+
+
+class Article(Model):
+    """A piece of a sectioned issue: a heading and its text."""
+
+    title: Line
+    body: Markdown
+    links: list[Link] = []
+    networks: list[NetworkId] | None = Field(None, min_length=1)
+    image: Image | None = None
+
+    def for_networks(self, networks: frozenset[str] | None) -> bool:
+        return reaches(self.networks, networks)
+
+
+class IssueSection(Model):
+    """One section of an issue: a standing `section` of newsletter.yaml, or one with a `title` of its own."""
+
+    section: SectionId | None = None
+    title: Line | None = None  # for a standing section: printed instead of newsletter.yaml's title
+    intro: Markdown | None = None  # printed under the heading, before the articles
+    articles: list[Article] = []
+    items: list[Item] = []
+
+    @model_validator(mode="after")
+    def _named_and_filled(self) -> IssueSection:
+        if self.section is None and self.title is None:
+            raise PydanticCustomError("section", "name the section: `section: <id from newsletter.yaml>` or `title:`")
+        if not self.articles and not self.items:
+            raise PydanticCustomError("section", "an empty section: give it `articles` or `items`")
+        return self
 
 
 class Meeting(Model):
@@ -238,6 +292,36 @@ class Issue(Model):
     preheader: Line | None = None
     intro: Markdown | None = None
     networks: list[NetworkId] | None = Field(None, min_length=1)
-    items: list[Item] = Field(min_length=1)
+    items: list[Item] = []
+    sections: list[IssueSection] = []
     meetings: list[Meeting] = []
     resources: list[Resource] = []
+
+    @model_validator(mode="after")
+    def _has_content(self) -> Issue:
+        if not self.items and not self.sections:
+            raise PydanticCustomError("empty", "an issue needs at least one item, or sections with articles")
+        return self
+
+
+# minutes of a network meeting (content/minutes/YYYY-MM-DD-<network>.yaml) --------------------
+
+
+class Action(Model):
+    """What the minutes record as "ACTION: Douglas Sinclair to share the East Sussex protocol"."""
+
+    owner: Line
+    action: Markdown
+    due: dt.date | None = None
+    done: bool = False
+
+    def open_on(self, date: dt.date) -> bool:
+        """Whether an issue of `date` still lists it: not done, and not past its due date."""
+        return not self.done and (self.due is None or self.due >= date)
+
+
+class Minutes(Model):
+    network: NetworkId
+    date: dt.date
+    title: Line  # "QA Leads Network meeting"
+    actions: list[Action] = []

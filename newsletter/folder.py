@@ -1,4 +1,4 @@
-"""A newsletter folder read from disk: newsletter.yaml and content/issues/*.yaml, validated.
+"""A newsletter folder read from disk: newsletter.yaml, content/issues/*.yaml and content/minutes/*.yaml, validated.
 
 Every problem is reported with its file, line and field, all at once, so an editor can fix a
 file in one pass.
@@ -16,14 +16,27 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .content import Issue, Newsletter
+from .content import Image, Issue, Item, Minutes, Newsletter
 from .errors import ContentError, NotFound, Problem
+from .images import BadImage, ImageFile, local_name, read_image
 from .source import Loc, Source, field_path, read_yaml
 
-__all__ = ["Folder", "Loc", "Source", "field_path", "issue_files", "load_folder", "load_newsletter", "read_yaml"]
+__all__ = [
+    "Folder",
+    "Loc",
+    "Source",
+    "field_path",
+    "image_files",
+    "issue_files",
+    "load_folder",
+    "load_newsletter",
+    "minutes_files",
+    "read_yaml",
+]
 
 M = TypeVar("M", bound=BaseModel)
 ISSUE_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.ya?ml")
+MINUTES_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)\.ya?ml")
 
 
 def _messages(error: ValidationError, source: Source, model: type[BaseModel]) -> list[Problem]:
@@ -53,6 +66,8 @@ def _messages(error: ValidationError, source: Source, model: type[BaseModel]) ->
 
 def _did_you_mean(model: type[BaseModel], loc: Loc) -> str:
     """' (did you mean 'programme'?)' for a misspelt key at `loc`, from the keys the model has there."""
+    if not loc:  # an error about the whole file
+        return ""
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -100,10 +115,23 @@ class Folder:
     sources: dict[dt.date, Source]
     newsletter_source: Source
     broken: dict[Path, list[Problem]] = field(default_factory=dict)
+    minutes: dict[tuple[dt.date, str], Minutes] = field(default_factory=dict)  # by (date, network), oldest first
+    minutes_sources: dict[tuple[dt.date, str], Source] = field(default_factory=dict)
+    _images: dict[str, ImageFile] = field(default_factory=dict, repr=False)
 
     @property
     def issues_dir(self) -> Path:
         return self.root / "content" / "issues"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / "content" / "images"
+
+    def image(self, name: str) -> ImageFile:
+        """The checked picture content/images/`name` (read once per folder version); BadImage if unusable."""
+        if name not in self._images:
+            self._images[name] = read_image(self.images_dir, name)
+        return self._images[name]
 
     @property
     def templates(self) -> Path | None:
@@ -113,7 +141,8 @@ class Folder:
 
     def dates(self) -> list[dt.date]:
         """Every issue date in the folder, valid or not, oldest first."""
-        return sorted(set(self.issues) | {d for d in map(file_date, self.broken) if d is not None})
+        broken = [p for p in self.broken if p.parent == self.issues_dir]
+        return sorted(set(self.issues) | {d for d in map(file_date, broken) if d is not None})
 
     def latest_date(self) -> dt.date:
         dates = self.dates()
@@ -146,8 +175,10 @@ class Folder:
 
 
 def file_date(path: Path) -> dt.date | None:
-    """The date an issue file's name gives (YYYY-MM-DD.yaml), or None."""
+    """The date an issue or minutes file's name gives (YYYY-MM-DD.yaml, YYYY-MM-DD-<network>.yaml), or None."""
     match = ISSUE_NAME.fullmatch(path.name)
+    if match is None and path.parent.name == "minutes":
+        match = MINUTES_NAME.fullmatch(path.name)
     try:
         return dt.date.fromisoformat(match.group(1)) if match else None
     except ValueError:
@@ -155,7 +186,19 @@ def file_date(path: Path) -> dt.date | None:
 
 
 def issue_files(root: Path) -> list[Path]:
-    folder = root / "content" / "issues"
+    return _yaml_files(root / "content" / "issues")
+
+
+def minutes_files(root: Path) -> list[Path]:
+    return _yaml_files(root / "content" / "minutes")
+
+
+def image_files(root: Path) -> list[Path]:
+    folder = root / "content" / "images"
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def _yaml_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.y*ml") if p.is_file()) if folder.is_dir() else []
 
 
@@ -174,10 +217,13 @@ def load_folder(root: Path | str = ".") -> Folder:
     root = Path(root)
     newsletter, newsletter_source = load_newsletter(root)
     folder = Folder(root, newsletter, {}, {}, newsletter_source)
+    if logo := _image_problems(folder, [(("logo",), newsletter.logo)], newsletter_source):
+        raise ContentError(logo)
+    _load_minutes(folder)
     numbers: dict[int, Path] = {}
     for path in issue_files(root):
         try:
-            issue, source = _load_issue(path, newsletter)
+            issue, source = _load_issue(path, folder)
         except ContentError as exc:
             folder.broken[path] = exc.problems
             continue
@@ -191,29 +237,111 @@ def load_folder(root: Path | str = ".") -> Folder:
     return folder
 
 
-def _load_issue(path: Path, newsletter: Newsletter) -> tuple[Issue, Source]:
+def _load_issue(path: Path, folder: Folder) -> tuple[Issue, Source]:
     data, source = read_yaml(path)
-    issue = validate(Issue, data, source, context=newsletter.validation_context)
-    found = _cross_check(issue, source)
+    issue = validate(Issue, data, source, context=folder.newsletter.validation_context)
+    found = _cross_check(issue, source) + _image_problems(folder, _issue_images(issue), source)
     if found:
         raise ContentError(found)
     return issue, source
 
 
+def _load_minutes(folder: Folder) -> None:
+    """Every content/minutes file into `folder`: the valid ones in `minutes`, the others in `broken`."""
+    context = folder.newsletter.validation_context
+    for path in minutes_files(folder.root):
+        try:
+            data, source = read_yaml(path)
+            minutes = validate(Minutes, data, source, context=context)
+            if found := _minutes_name_problems(minutes, source):
+                raise ContentError(found)
+        except ContentError as exc:
+            folder.broken[path] = exc.problems
+            continue
+        key = (minutes.date, minutes.network)
+        if key in folder.minutes:
+            other = folder.minutes_sources[key].path.name
+            folder.broken[path] = [source.problem((), f"the minutes of this meeting are also in {other}")]
+            continue
+        folder.minutes[key], folder.minutes_sources[key] = minutes, source
+    folder.minutes = dict(sorted(folder.minutes.items()))
+
+
+def _minutes_name_problems(minutes: Minutes, source: Source) -> list[Problem]:
+    """The file name must say the meeting's date and network: YYYY-MM-DD-<network>.yaml."""
+    expected = f"{minutes.date}-{minutes.network}.yaml"
+    match = MINUTES_NAME.fullmatch(source.path.name)
+    if not match:
+        return [source.problem((), f"file name must be the meeting's date and network, e.g. {expected}")]
+    problems = []
+    if match.group(1) != minutes.date.isoformat():
+        problems.append(
+            source.problem(("date",), f"date {minutes.date} disagrees with the file name {source.path.name}")
+        )
+    if match.group(2) != minutes.network:
+        problems.append(
+            source.problem(("network",), f"network '{minutes.network}' disagrees with the file name {source.path.name}")
+        )
+    return problems
+
+
+def _all_items(issue: Issue) -> list[tuple[Loc, Item]]:
+    """Every item of the issue, at the top and in its sections, with where it is written."""
+    found: list[tuple[Loc, Item]] = [(("items", i), item) for i, item in enumerate(issue.items)]
+    for s, section in enumerate(issue.sections):
+        found += [(("sections", s, "items", i), item) for i, item in enumerate(section.items)]
+    return found
+
+
+def _issue_images(issue: Issue) -> list[tuple[Loc, Image | None]]:
+    """Each picture of the issue with where it is written."""
+    found: list[tuple[Loc, Image | None]] = [((*loc, "image"), item.image) for loc, item in _all_items(issue)]
+    for s, section in enumerate(issue.sections):
+        found += [(("sections", s, "articles", a, "image"), art.image) for a, art in enumerate(section.articles)]
+    return found
+
+
+def _image_problems(folder: Folder, images: list[tuple[Loc, Image | None]], source: Source) -> list[Problem]:
+    """A picture named from content/images/ must be there and be one an email can show."""
+    problems = []
+    for loc, image in images:
+        if image is None:
+            continue
+        name = local_name(image.src)
+        if name is None:
+            if not image.src.lower().startswith("https://"):
+                problems.append(
+                    source.problem(
+                        (*loc, "src"), f"a picture must be a file in content/images/ or an https URL, not {image.src}"
+                    )
+                )
+            continue
+        try:
+            folder.image(name)
+        except BadImage as exc:
+            problems.append(source.problem((*loc, "src"), str(exc)))
+    return problems
+
+
 def _cross_check(issue: Issue, source: Source) -> list[Problem]:
     """Rules that span fields: the file name agrees with `date`, reminders end after the issue."""
     problems = []
+    seen: set[str] = set()
+    for s, section in enumerate(issue.sections):
+        if section.section in seen:
+            problems.append(
+                source.problem(("sections", s, "section"), f"section '{section.section}' appears twice: merge the two")
+            )
+        seen.add(section.section or "")
     match = ISSUE_NAME.fullmatch(source.path.name)
     if not match:
         problems.append(source.problem((), f"file name must be the issue date, e.g. {issue.date}.yaml"))
     elif match.group(1) != issue.date.isoformat():
         problems.append(source.problem(("date",), f"date {issue.date} disagrees with the file name {source.path.name}"))
-    for i, item in enumerate(issue.items):
+    for loc, item in _all_items(issue):
         if item.remind_until is not None and item.remind_until < issue.date:
             problems.append(
-                source.problem(
-                    ("items", i, "remind_until"), f"{item.remind_until} is before the issue date {issue.date}"
-                )
+                source.problem((*loc, "remind_until"), f"{item.remind_until} is before the issue date {issue.date}")
             )
     for j, meeting in enumerate(issue.meetings):
         if meeting.date < issue.date:

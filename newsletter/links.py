@@ -43,3 +43,8 @@ def meeting_slug(meeting: Meeting) -> str:
 def meeting_ics_url(public_url: str, meeting: Meeting) -> str:
     """The "Add to calendar" link: an .ics file for one meeting."""
     return f"{_base(public_url)}/meetings/{meeting_slug(meeting)}.ics"
+
+
+def image_url(public_url: str, public_name: str) -> str:
+    """A picture of content/images/ at its published name (images.ImageFile.public_name)."""
+    return f"{_base(public_url)}/images/{public_name}"

@@ -11,8 +11,8 @@ from markdown_it.token import Token
 from markupsafe import Markup
 
 # html=False: raw HTML in content is shown as text, never passed through. Images are off: an email
-# must not load remote pictures the editor did not mean to embed.
-_md = MarkdownIt("commonmark", {"html": False}).disable("image")
+# must not load remote pictures the editor did not mean to embed. Tables (GFM) are on: a fee table.
+_md = MarkdownIt("commonmark", {"html": False}).disable("image").enable("table")
 BARE_URL = re.compile(r"(?:https?://|www\.)[^\s<>()]*[^\s<>().,;:!?'\"]", re.IGNORECASE)
 WIDTH = 76
 
@@ -24,6 +24,30 @@ class MarkdownLink:
     text: str
     url: str
     line: int
+
+
+# A data table styled inline, as mail clients that drop <style> still show it; no role="presentation":
+# a screen reader should read it as the table it is.
+TABLE_STYLE = "border-collapse:collapse;width:100%;margin:0 0 14px;font-size:15px;line-height:1.4;word-break:normal"
+CELL_STYLE = "border:1px solid #b1b4b6;padding:6px 8px;vertical-align:top"
+HEADER_STYLE = CELL_STYLE + ";background-color:#f3f2f1;font-weight:700"
+
+
+def _render_table_open(renderer: object, tokens: list[Token], idx: int, options: object, env: object) -> str:
+    return f'<table class="data" cellpadding="0" cellspacing="0" style="{TABLE_STYLE}">\n'
+
+
+def _render_cell_open(renderer: object, tokens: list[Token], idx: int, options: object, env: object) -> str:
+    token = tokens[idx]
+    tag = "th" if token.type == "th_open" else "td"
+    align = str(token.attrs.get("style", "text-align:left"))
+    scope = ' scope="col"' if tag == "th" else ""
+    return f'<{tag}{scope} style="{HEADER_STYLE if tag == "th" else CELL_STYLE};{align}">'
+
+
+_md.add_render_rule("table_open", _render_table_open)
+_md.add_render_rule("th_open", _render_cell_open)
+_md.add_render_rule("td_open", _render_cell_open)
 
 
 def to_html(text: str | None) -> Markup:
@@ -108,9 +132,26 @@ def to_text(text: str | None, *, width: int = WIDTH, indent: str = "") -> str:
     marker = None  # the marker of a list item whose first line is still to come
     tight = new_list = False
     quote = ""
+    table: list[list[str]] | None = None  # the rows of the table being read
+    aligns: list[str] = []
     for token in _md.parse(text):
         kind = token.type
-        if kind in ("bullet_list_open", "ordered_list_open"):
+        if table is not None:
+            if kind == "tr_open":
+                table.append([])
+            elif kind in ("th_open", "td_open") and len(table) == 1:
+                aligns.append(str(token.attrs.get("style", "")))
+            elif kind == "inline":
+                table[-1].append(_inline(token.children or []))
+            elif kind == "table_close":
+                if out:
+                    out.append("")
+                out.extend(indent + quote + line for line in table_text(table, aligns, width=width - len(indent)))
+                table = None
+            continue
+        if kind == "table_open":
+            table, aligns = [], []
+        elif kind in ("bullet_list_open", "ordered_list_open"):
             lists.append(["-" if kind == "bullet_list_open" else ".", int(token.attrs.get("start", 1) or 1)])
             new_list = len(lists) == 1
         elif kind in ("bullet_list_close", "ordered_list_close"):
@@ -141,3 +182,26 @@ def to_text(text: str | None, *, width: int = WIDTH, indent: str = "") -> str:
             new_list = tight = False
             out.extend(lines)
     return "\n".join(line.rstrip() for line in out)
+
+
+def table_text(rows: list[list[str]], aligns: list[str], *, width: int = WIDTH) -> list[str]:
+    """A table as aligned columns under a rule; too wide for `width`, each row as "header: value" lines."""
+    header, body = rows[0], rows[1:]
+    columns = [max(len(row[c]) for row in rows) for c in range(len(header))]
+    if sum(columns) + 2 * (len(columns) - 1) > width:
+        out: list[str] = []
+        for row in body:
+            for c, (name, value) in enumerate(zip(header, row, strict=True)):
+                out += wrap(f"{name}: {value}", first="- " if c == 0 else "  ", rest="    ", width=width)
+        return out
+
+    def line(row: list[str]) -> str:
+        return "  ".join(_aligned(cell, columns[c], aligns[c]) for c, cell in enumerate(row)).rstrip()
+
+    return [line(header), "  ".join("-" * w for w in columns), *(line(row) for row in body)]
+
+
+def _aligned(cell: str, width: int, align: str) -> str:
+    if "right" in align:
+        return cell.rjust(width)
+    return cell.center(width) if "center" in align else cell.ljust(width)

@@ -146,5 +146,5 @@ def test_as_json_keeps_format_keys(example_dir: Path):
         "resources",
         "contacts",
     ]
-    assert set(data["items"][0]) == {"programme", "update", "action", "links", "networks"}
+    assert set(data["items"][0]) == {"programme", "update", "action", "links", "networks", "image"}
     assert data["reminders"][0]["issue_number"] == 118

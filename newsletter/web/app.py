@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from ..asgi import BodyLimit
 from ..tokens import Signer
-from . import archive, subscription
+from . import archive, images, subscription
 from .pages import Content, Refusal, css, health, home, refused, stylesheet, templates
 from .security import MAX_BODY, BadTokenLimiter, RelativeRedirects, SecurityHeaders
 
@@ -28,6 +28,7 @@ ROUTES: list[BaseRoute] = [
     Route("/archive/feed.atom", archive.feed),
     Route("/archive/{date}", archive.archive_issue),
     Route("/meetings/{slug}.ics", archive.meeting),
+    Route("/images/{file}", images.picture),
 ]
 
 

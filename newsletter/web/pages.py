@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from ..assembly import assemble
 from ..errors import ContentError
-from ..folder import Folder, issue_files, load_folder
+from ..folder import Folder, image_files, issue_files, load_folder, minutes_files
 from ..render import render
 from ..templates import WEB as TEMPLATES
 
@@ -46,7 +46,12 @@ class Content:
         self._rendered: dict[dt.date, str] = {}
 
     def _current_stamp(self) -> tuple[tuple[str, int, int], ...]:
-        paths = [self.root / "newsletter.yaml", *issue_files(self.root)]
+        paths = [
+            self.root / "newsletter.yaml",
+            *issue_files(self.root),
+            *minutes_files(self.root),
+            *image_files(self.root),
+        ]
         return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p.exists())
 
     def folder(self) -> Folder:
