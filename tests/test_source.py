@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import resource
 import subprocess
 import sys
 import time
@@ -183,17 +182,17 @@ def test_check_on_a_billion_laughs_stays_small(example_dir: Path):
     """The whole command, as an editor runs it: one line, exit 1, well under a second and 200 MB."""
     (example_dir / "content" / "issues" / "2026-11-27.yaml").write_text(LAUGHS, encoding="utf-8")
     code = (
-        "import resource, sys; from newsletter.cli import main; rc = main(['check', '--dir', sys.argv[1]]); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)"
+        "import re, sys; from newsletter.cli import main; rc = main(['check', '--dir', sys.argv[1]]); "
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "  # ru_maxrss is inherited
+        "print(hwm, file=sys.stderr); sys.exit(rc)"
     )
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code, str(example_dir)], capture_output=True, text=True, timeout=60)
     lines = done.stderr.splitlines()
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and "aliases expand this" in lines[0]
-    assert int(lines[-1]) < 200 * 1024  # KB
+    assert int(lines[-1]) < 200 * 1024  # KB: the command's own peak, not the test runner's
     assert time.perf_counter() - started < 10  # the interpreter's start-up included
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > 0
 
 
 def _line(path: Path, needle: str) -> int:
