@@ -102,9 +102,9 @@ class Preview:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(lambda: self._changed.set())
 
-    async def wait_for_change(self, timeout: float) -> None:
+    async def wait_for_change(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            await asyncio.wait_for(self._changed.wait(), seconds)
 
     # what to show -------------------------------------------------------------------------
 

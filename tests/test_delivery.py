@@ -223,7 +223,7 @@ def test_consecutive_errors_pause_the_send_and_a_new_run_resumes_it(engine, fold
     smtp_server.handler.reply = lambda envelope: "421 4.7.28 too many messages, slow down"
     paused = DeliveryOptions(concurrency=2, retry_base=0.05, pause_after_errors=5, poll=0.05)
 
-    with pytest.raises(SendPaused, match="5 delivery errors in a row.*421 4.7.28"):
+    with pytest.raises(SendPaused, match=r"5 delivery errors in a row.*421 4\.7\.28"):
         send(folder, engine, smtp_server, paused)
 
     state = ledger.get_send(engine, DATE)

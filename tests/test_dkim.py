@@ -180,7 +180,7 @@ def test_bad_ed25519_keys_are_config_errors(tmp_path, rsa_key):
     (tmp_path / "junk").write_text("not a key")
     with pytest.raises(ConfigError, match="not an Ed25519 private key"):
         DKIMKey.load(tmp_path / "rsa.pem", SELECTOR, DOMAIN, ed25519=tmp_path / "junk")
-    with pytest.raises(ConfigError, match="not an Ed25519 private key .it is RSAPrivateKey"):
+    with pytest.raises(ConfigError, match=r"not an Ed25519 private key .it is RSAPrivateKey"):
         DKIMKey.load(tmp_path / "rsa.pem", SELECTOR, DOMAIN, ed25519=tmp_path / "rsa.pem")
     with pytest.raises(ConfigError, match="RSA key of 511 bits: receivers need at least 1024"):
         DKIMKey(SELECTOR, DOMAIN, short_rsa_key())

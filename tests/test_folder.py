@@ -133,7 +133,7 @@ def test_errors_in_newsletter_yaml():
 
 
 def test_missing_newsletter_yaml(tmp_path: Path):
-    with pytest.raises(ContentError, match="no newsletter.yaml here"):
+    with pytest.raises(ContentError, match=r"no newsletter\.yaml here"):
         load_folder(tmp_path)
 
 

@@ -150,7 +150,7 @@ def _start(*, tls: bool):
     server = Dovecot(root, free_port(), free_port() if tls else None, cert)
     config = root / "dovecot.conf"
     config.write_text(_config(root, server.imap_port, server.imaps_port, cert))
-    with open(root / "stdout.log", "wb") as out:
+    with (root / "stdout.log").open("wb") as out:
         process_ = subprocess.Popen([DOVECOT, "-F", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 15
     while True:

@@ -181,7 +181,7 @@ def test_when_the_hourly_quota_has_room_again(engine):
     ledger.record(engine, [Outcome(c.delivery_id, State.SENT, 1, "250 ok") for c in claims], worker="a")
     minutes_ago = [50, 20, 5]  # the oldest of the three leaves the hour first
     with engine.begin() as conn:
-        for claim, minutes in zip(claims, minutes_ago):
+        for claim, minutes in zip(claims, minutes_ago, strict=True):
             conn.execute(
                 ledger.deliveries_table.update()
                 .where(ledger.deliveries_table.c.id == claim.delivery_id)

@@ -69,5 +69,5 @@ def test_concurrent_callers_go_in_turn():
 
 @pytest.mark.parametrize("options", [{"per_second": 0}, {"per_second": -1}])
 def test_nonsense_limits_are_refused(options):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rate per second must be positive"):
         RateLimiter(**options)

@@ -5,6 +5,7 @@ import re
 import shutil
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -245,7 +246,7 @@ def test_broken_mjml_is_a_content_error(issue, tmp_path):
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    requests: list[str] = []
+    requests: ClassVar[list[str]] = []
 
     def do_GET(self):  # http.server calls do_<METHOD>
         _Recorder.requests.append(self.path)

@@ -81,7 +81,7 @@ def test_scheduler_process_delivers_todays_issue_within_75_seconds(example_dir, 
         assert send is not None and send.finished_at is not None, f"nothing sent after {elapsed:.0f}s"
     finally:
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        _out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
 
     with engine.connect() as conn:

@@ -77,7 +77,7 @@ def test_settings_masks_a_password_holding_a_special_character_whole(env, capsys
 
 
 @pytest.mark.parametrize(
-    "name, value, line",
+    ("name", "value", "line"),
     [
         ("NEWSLETTER_RATE_PER_SECOND", "0", "NEWSLETTER_RATE_PER_SECOND=0: must be a number greater than 0"),
         ("NEWSLETTER_RATE_PER_SECOND", "fast", "NEWSLETTER_RATE_PER_SECOND=fast: must be a number greater than 0"),

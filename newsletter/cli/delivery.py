@@ -277,7 +277,7 @@ def run_worker(args: argparse.Namespace) -> int:
     send_config = wiring.send_config(config, args.dir, newsletter)
 
     def log(line: str) -> None:
-        print(f"{dt.datetime.now():%H:%M:%S} worker {os.getpid()}: {line}", file=sys.stderr, flush=True)
+        print(f"{dt.datetime.now().astimezone():%H:%M:%S} worker {os.getpid()}: {line}", file=sys.stderr, flush=True)
 
     with wiring.store(config, args.dir) as engine:
         out = wiring.transport(config, args.dir)

@@ -83,7 +83,7 @@ def run_inbound(args: argparse.Namespace) -> int:
 
 
 def _log(line: str) -> None:
-    print(f"{dt.datetime.now():%H:%M:%S} inbound: {line}", file=sys.stderr, flush=True)
+    print(f"{dt.datetime.now().astimezone():%H:%M:%S} inbound: {line}", file=sys.stderr, flush=True)
 
 
 def run_bounces(args: argparse.Namespace) -> int:
@@ -108,6 +108,6 @@ def run_bounces(args: argparse.Namespace) -> int:
     table = [("RECEIVED", "EMAIL", "KIND", "STATUS", "ISSUE", "SERVER SAID"), *rows]
     widths = [max(len(row[i]) for row in table) for i in range(5)]
     for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[5][:100])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[5][:100])
     print(f"{len(rows)} bounce(s) and complaint(s)")
     return 0

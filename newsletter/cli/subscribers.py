@@ -196,7 +196,7 @@ def _table(rows: Iterable[Subscriber]) -> None:
     table += [(s.email, s.name or "", s.organisation or "", ",".join(sorted(s.networks)), s.status.value) for s in rows]
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4])
     print(f"{len(table) - 1} subscriber(s)")
 
 
@@ -222,6 +222,6 @@ def _networks_table(newsletter: Newsletter, counts: dict[str, dict[Status, int]]
         rows.append((network.id, network.name, str(active), str(sum(by_status.values()) - active)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join(
-        "  ".join(cell.rjust(w) if i >= 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        "  ".join(cell.rjust(w) if i >= 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
         for row in rows
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import tempfile
@@ -24,6 +25,9 @@ class OutboxTransport(BaseTransport):
         return self.folder / (_UNSAFE.sub("_", message.message_id).lstrip(".") + ".eml")
 
     async def send(self, message: Outgoing) -> str:
+        return await asyncio.to_thread(self._write, message)  # file I/O off the event loop
+
+    def _write(self, message: Outgoing) -> str:
         target = self.path_for(message)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -33,7 +37,7 @@ class OutboxTransport(BaseTransport):
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(message.data)
-            os.replace(temporary, target)
+            Path(temporary).replace(target)
         except BaseException as exc:
             Path(temporary).unlink(missing_ok=True)
             if isinstance(exc, OSError):
