@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+from collections.abc import Callable
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -54,7 +55,7 @@ def _hhmm(value: str) -> str:
     return value
 
 
-def _known(kind: str):
+def _known(kind: str) -> Callable[[str, ValidationInfo], str]:
     """A validator that checks an id against the ids of `kind` passed in the validation context."""
 
     def check(value: str, info: ValidationInfo) -> str:

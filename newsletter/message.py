@@ -46,10 +46,16 @@ OVERSIGNED = [b"from", b"to", b"subject", b"list-unsubscribe", b"list-unsubscrib
 
 
 class Rendered(Protocol):
-    subject: str
-    preheader: str
-    html: str
-    text: str
+    """A rendered variant, as render.Rendered gives it (read-only here)."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def preheader(self) -> str: ...
+    @property
+    def html(self) -> str: ...
+    @property
+    def text(self) -> str: ...
 
 
 @dataclass(frozen=True)

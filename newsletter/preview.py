@@ -268,10 +268,10 @@ def _page(preview: Preview, date: str | None, network: str | None) -> str:
     folder = view.folder
     query = urlencode({k: v for k, v in (("date", date or ""), ("network", network or "")) if v})
     title = folder.newsletter.name if folder else "Newsletter preview"
-    dates = sorted(folder.issues, reverse=True) if folder else []
+    issues = folder.issues if folder else {}
     date_options = "".join(
-        f'<option value="{d}"{" selected" if d == view.date else ""}>{d} (No {folder.issues[d].number})</option>'
-        for d in dates
+        f'<option value="{d}"{" selected" if d == view.date else ""}>{d} (No {issues[d].number})</option>'
+        for d in sorted(issues, reverse=True)
     )
     networks = folder.newsletter.networks if folder else []
     network_options = '<option value="">Everyone (the full issue)</option>' + "".join(

@@ -111,11 +111,18 @@ def _tidy_text(text: str) -> str:
 # templates ---------------------------------------------------------------------------------
 
 
+def _searched(environment: jinja2.Environment) -> Path:
+    """The folder the environment's templates come from, for naming a missing or broken one."""
+    loader = environment.loader
+    assert isinstance(loader, jinja2.FileSystemLoader)
+    return Path(loader.searchpath[0])
+
+
 @lru_cache(maxsize=8)
 def _environment(templates: Path) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
-        autoescape=lambda name: bool(name) and not name.endswith(".txt.j2"),
+        autoescape=lambda name: name is not None and not name.endswith(".txt.j2"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -139,13 +146,9 @@ def _fill(environment: jinja2.Environment, name: str, context: dict) -> str:
     except jinja2.TemplateSyntaxError as exc:
         raise ContentError([Problem(Path(exc.filename or name), exc.lineno, "", f"template: {exc.message}")]) from None
     except jinja2.TemplateNotFound as exc:
-        raise ContentError(
-            [Problem(Path(environment.loader.searchpath[0]) / str(exc.name), None, "", "template not found")]
-        ) from None
+        raise ContentError([Problem(_searched(environment) / str(exc.name), None, "", "template not found")]) from None
     except jinja2.UndefinedError as exc:
-        raise ContentError(
-            [Problem(Path(environment.loader.searchpath[0]) / name, None, "", f"template: {exc.message}")]
-        ) from None
+        raise ContentError([Problem(_searched(environment) / name, None, "", f"template: {exc.message}")]) from None
 
 
 def _long_date(date: dt.date) -> str:

@@ -13,6 +13,8 @@ from ..content import Newsletter, Schedule
 from ..errors import ConfigError
 from ..settings import Settings, explain
 
+Commands = argparse._SubParsersAction  # what each command module's register() is given
+
 
 def iso_date(text: str) -> dt.date:
     try:

@@ -23,12 +23,12 @@ from ..message import Outgoing
 from ..settings import Settings
 from ..transports import MemoryTransport
 from . import wiring
-from .common import add_date, add_dir, iso_date, settings, today
+from .common import Commands, add_date, add_dir, iso_date, settings, today
 
 T = TypeVar("T")
 
 
-def register(commands) -> None:
+def register(commands: Commands) -> None:
     """Add this module's commands to the `newsletter` parser."""
     p = commands.add_parser("send", help="send the issue (or finish its send); --test one copy, --dry-run count only")
     add_dir(p)
@@ -191,11 +191,19 @@ def _progress():
     if not console.is_terminal:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeRemainingColumn,
+    )
     from rich.text import Text
 
     class Rate(ProgressColumn):
-        def render(self, task) -> Text:
+        def render(self, task: Task) -> Text:
             return Text(f"{task.speed:,.0f}/s" if task.speed else "", style="progress.data.speed")
 
     bar = Progress(

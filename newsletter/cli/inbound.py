@@ -16,11 +16,11 @@ from ..inbound import bounces
 from ..settings import Settings
 from ..store import open_store
 from ..tokens import Signer
-from .common import add_dir, iso_date, settings
+from .common import Commands, add_dir, iso_date, settings
 from .wiring import secret_key
 
 
-def register(commands) -> None:
+def register(commands: Commands) -> None:
     """Add this module's commands to the `newsletter` parser."""
     p = commands.add_parser(
         "inbound", help="read the bounce mailbox (NEWSLETTER_INBOUND_URL): bounces, complaints, unsubscribes"

@@ -17,9 +17,10 @@ from ..settings import Settings
 from ..store import open_store
 from . import common, wiring
 from . import inbound as inbound_cli
+from .common import Commands
 
 
-def register(commands) -> None:
+def register(commands: Commands) -> None:
     """Add this module's commands to the `newsletter` parser."""
     top = commands.add_parser("schedule", help="the weekly send: run the scheduler, or list its next firings")
     sub = top.add_subparsers(dest="schedule_command", metavar="SUBCOMMAND", required=True)
@@ -56,7 +57,7 @@ def _iso_datetime(text: str) -> dt.datetime:
         ) from None
 
 
-def _schedule_of(root) -> schedule.Schedule:
+def _schedule_of(root: Path) -> schedule.Schedule:
     newsletter, _ = load_newsletter(root)
     if newsletter.schedule is None:
         raise ConfigError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,10 +17,10 @@ from ..errors import NotFound, display_path
 from ..folder import load_newsletter
 from ..store import open_store
 from ..subscribers import Status, Subscriber
-from .common import add_dir, settings
+from .common import Commands, add_dir, settings
 
 
-def register(commands) -> None:
+def register(commands: Commands) -> None:
     """Add this module's commands to the `newsletter` parser."""
     group = commands.add_parser("subscribers", help="import, add, list and unsubscribe subscribers")
     sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -72,7 +72,7 @@ def register(commands) -> None:
 
 
 @contextmanager
-def _store(args: argparse.Namespace):
+def _store(args: argparse.Namespace) -> Iterator[tuple[Newsletter, sa.Engine]]:
     """The newsletter settings and an open store for the folder in --dir."""
     newsletter, _ = load_newsletter(args.dir)  # also refuses a wrong --dir before a database is created there
     engine = open_store(settings().database_for(args.dir))
@@ -222,6 +222,8 @@ def _networks_table(newsletter: Newsletter, counts: dict[str, dict[Status, int]]
         rows.append((network.id, network.name, str(active), str(sum(by_status.values()) - active)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join(
-        "  ".join(cell.rjust(w) if i >= 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+        "  ".join(
+            cell.rjust(w) if i >= 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
         for row in rows
     )

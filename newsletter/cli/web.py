@@ -12,11 +12,11 @@ from ..folder import load_newsletter
 from ..links import archive_index_url
 from ..store import open_store
 from ..tokens import Signer
-from .common import add_dir, settings
+from .common import Commands, add_dir, settings
 from .wiring import DEV_KEY_FILE, secret_key
 
 
-def register(commands) -> None:
+def register(commands: Commands) -> None:
     """Add this module's commands to the `newsletter` parser."""
     p = commands.add_parser("serve", help="serve unsubscribe, preferences, the web archive and meeting invitations")
     add_dir(p)

@@ -22,7 +22,7 @@ class Tally:
 
     counts: Counter[str] = field(default_factory=Counter)
 
-    def __getitem__(self, state: State) -> int:
+    def __getitem__(self, state: State | str) -> int:
         return self.counts[State(state).value]
 
     @property
