@@ -785,7 +785,7 @@ def test_schedule_run_reads_the_inbound_mailbox_in_the_background_until_stopped(
     config = Settings(
         inbound_url=f"maildir://{root}",
         unsubscribe_address="unsubscribe@news.improvement.example.org",
-        secret_key="schedule-inbound-key",
+        secret_key="schedule-inbound-key-of-32-characters-or-more",
         database_url=f"sqlite:///{tmp_path / 'inbound.db'}",
         smtp_url=None,
         outbox_dir=tmp_path / "outbox",
