@@ -151,8 +151,14 @@ def test_screenshot_is_written(example, tmp_path):
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-if __name__ == "__main__":  # refresh the screenshots in docs/
-    html, _ = example_html()
+if __name__ == "__main__":  # refresh the screenshots in docs/: a QA Leads and Fostering reader's copy
+    html = render(assemble(load_folder(ROOT / "examples")).variant({"qa-leads", "fostering"})).html
+    # the pictures as the web service would serve them, from the folder itself
+    html = re.sub(
+        r"https://news\.improvement\.example\.org/images/[0-9a-f]{16}-",
+        (ROOT / "examples/content/images").as_uri() + "/",
+        html,
+    )
     with tempfile.TemporaryDirectory() as work:
         for width in (375, 800):
             target = ROOT / "docs" / f"screenshot-{width}.png"

@@ -301,7 +301,13 @@ def test_what_mail_clients_handle_badly_is_left_out(email):
 
 def test_the_footer_names_the_readers_networks_and_the_postal_address(example_dir):
     path = example_dir / "newsletter.yaml"
-    path.write_text(path.read_text() + "address: Regional Improvement Programme, 1 High Street, Westshire WS1 1AA\n")
+    text = re.sub(
+        r"^address: .*$",
+        "address: Regional Improvement Programme, 1 High Street, Westshire WS1 1AA",
+        path.read_text(),
+        flags=re.M,
+    )
+    path.write_text(text)
     issue = assemble(load_folder(example_dir))
     both = render(issue.variant({"fostering", "qa-leads"}))
     sentence = "You receive this as a member of the Quality Assurance Leads Network and the Fostering Network."
