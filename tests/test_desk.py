@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import threading
 from email import policy
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -248,3 +250,45 @@ def test_a_sent_issue_opens_read_only(full_desk: httpx.Client) -> None:
     form = form_of(full_desk, dt.date(2026, 11, 20))
     reply = full_desk.post("/issues/2026-11-20/save", json={"form": form, "sha256": sha}, headers=token(full_desk))
     assert reply.status_code == 409 and "sent" in reply.json()["message"]
+
+
+# Check links -------------------------------------------------------------------------------------
+
+
+def test_check_links_reports_at_their_fields(desk: httpx.Client) -> None:
+    from test_linkcheck import Handler  # the same local site: 200, 301, 404, 500 and a HEAD-refusing page
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        form = form_of(desk, LATEST)
+        form["items"][0]["links"] = f"The study | {site}/gone\nThe summary | {site}/moved"
+        form["items"][1]["update"] = f"First line.\nSee [the guide]({site}/head-shy) and [the data]({site}/failing)."
+        form["resources"] = [{"origin": None, "title": "A toolkit", "publisher": "Someone", "url": f"{site}/ok"}]
+        reply = desk.post(f"/issues/{LATEST}/links", json={"form": form}, headers=token(desk))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert reply.status_code == 200, reply.text
+    data = reply.json()
+    ours = [p for p in data["links"] if site in p["message"]]  # the example's own links are to example.org
+    assert [(p["field"], p["message"]) for p in ours] == [
+        ("items[1].links[1]", f"link is broken (404 Not Found): {site}/gone"),
+        (
+            "items[1].links[2]",
+            f"link is redirected (301 Moved Permanently) to {site}/ok: link there instead: {site}/moved",
+        ),
+        ("items[2].update", f"link is broken (500 Internal Server Error): {site}/failing"),
+    ]
+    assert all(p["severity"] == "warning" for p in data["links"])
+    assert all("example.org" in p["message"] for p in data["links"] if p not in ours)
+    assert data["message"].endswith(f"{len(data['links']) - 1} broken, 1 redirected.")
+
+
+def test_check_links_waits_for_a_valid_form(desk: httpx.Client) -> None:
+    form = form_of(desk, LATEST)
+    form["items"][0]["programme"] = ""
+    reply = desk.post(f"/issues/{LATEST}/links", json={"form": form}, headers=token(desk))
+    assert reply.status_code == 422 and reply.json()["errors"][0]["field"] == "items[1].programme"
+    assert desk.post(f"/issues/{LATEST}/links", json={"form": form}).status_code == 403

@@ -11,6 +11,7 @@
   var readOnly = main.dataset.state === 'sent';
   var PARTS = {items: 'item', meetings: 'meeting', resources: 'resource'};
   var timer = null, sequence = 0, lastHtml = null;
+  var linkProblems = [], lastChecks = {};  // the last Check links' finds, shown with each render's checks
 
   function post(path, body) {
     return fetch(base + path, {
@@ -87,6 +88,7 @@
     else if (button.id === 'add-resource') add('resources');
     else if (button.id === 'send-test') sendTest();
     else if (button.id === 'show-reader') showReader();
+    else if (button.id === 'check-links') checkLinks();
     else if (fs) {
       var part = fs.parentElement.id;
       if (button.classList.contains('remove')) {
@@ -123,7 +125,7 @@
     form.querySelectorAll('[aria-invalid]').forEach(function (c) { c.removeAttribute('aria-invalid'); });
     var list = document.querySelector('#problems ul');
     list.innerHTML = '';
-    var all = (data.errors || []).concat(data.warnings || []);
+    var all = (data.errors || []).concat(data.warnings || [], linkProblems);
     all.forEach(function (p) {
       var msg = p.field ? placeFor(p.field) : null;
       var control = msg ? controlFor(msg) : null;
@@ -144,7 +146,7 @@
       list.appendChild(li);
     });
     document.getElementById('problems').hidden = all.length === 0;
-    var errors = (data.errors || []).length, warnings = (data.warnings || []).length;
+    var errors = (data.errors || []).length, warnings = (data.warnings || []).length + linkProblems.length;
     status.textContent = errors ? errors + ' error' + (errors > 1 ? 's' : '') :
       warnings ? warnings + ' warning' + (warnings > 1 ? 's' : '') : 'No problems';
     status.className = 'status ' + (errors ? 'bad' : warnings ? 'warn' : 'good');
@@ -174,6 +176,7 @@
     main.dataset.rendering = '1';
     return post('/render', {form: collect(), network: document.getElementById('network').value}).then(function (data) {
       if (mine !== sequence) return;
+      lastChecks = data;
       showProblems(data);
       show(data.html);
       document.getElementById('reader-note').hidden = true;
@@ -227,6 +230,18 @@
     result.textContent = 'Sending…';
     post('/test', {form: collect(), address: document.getElementById('test-address').value}).then(function (data) {
       result.textContent = data.message;
+    });
+  }
+  function checkLinks() {
+    var button = document.getElementById('check-links');
+    button.disabled = true;
+    result.textContent = 'Following the links…';
+    post('/links', {form: collect()}).then(function (data) {
+      button.disabled = false;
+      result.textContent = data.message;
+      linkProblems = data.links || [];
+      showProblems(data.links ? lastChecks : data);
+      main.dataset.linksChecked = String(linkProblems.length);
     });
   }
   function showReader() {
