@@ -292,3 +292,46 @@ def test_check_links_waits_for_a_valid_form(desk: httpx.Client) -> None:
     reply = desk.post(f"/issues/{LATEST}/links", json={"form": form}, headers=token(desk))
     assert reply.status_code == 422 and reply.json()["errors"][0]["field"] == "items[1].programme"
     assert desk.post(f"/issues/{LATEST}/links", json={"form": form}).status_code == 403
+
+
+# sections, articles and pictures ------------------------------------------------------------------
+
+MONTHLY = Path(__file__).resolve().parent.parent / "examples" / "monthly" / "content" / "issues" / "2019-10-25.yaml"
+
+
+def test_a_sectioned_issue_round_trips_byte_for_byte() -> None:
+    text = MONTHLY.read_text()
+    form = form_values(text)
+    assert [s["section"] for s in form["sections"]][:2] == ["welcome", "tasp-update"]
+    assert form["sections"][1]["articles"][1]["links"].startswith("Vacancy pages on the TASP website | https://")
+    assert apply_form(text, form) == text
+
+
+def test_articles_edited_reordered_and_pictured_in_place() -> None:
+    text = MONTHLY.read_text()
+    form = form_values(text)
+    articles = form["sections"][1]["articles"]
+    articles[0]["title"] = "Welcome: our newest members"
+    articles[1]["image_src"], articles[1]["image_alt"] = "tasp-logo.png", "The TASP logo"
+    articles[2], articles[3] = articles[3], articles[2]
+    out = apply_form(text, form)
+    assert out.startswith("# The October 2019 members' newsletter")
+    assert "      - title: 'Welcome: our newest members'\n" in out
+    assert (
+        '            url: "https://www.lscbchairs.org.uk"\n        image: {src: tasp-logo.png, alt: The TASP logo}\n'
+        in out
+    )
+    assert out.index("title: Survey Update") < out.index("title: Subscription and Membership")
+    again = form_values(out)
+    again["sections"][1]["articles"][1].update(image_src="", image_alt="")  # No picture
+    assert "image:" not in apply_form(out, again)
+
+
+def test_an_item_picture_without_alt_text_is_an_error_at_its_field(desk: httpx.Client) -> None:
+    form = form_of(desk, LATEST)
+    form["items"][1]["image_src"] = "https://pictures.example.org/chart.png"  # the second item has none yet
+    data = desk.post(f"/issues/{LATEST}/render", json={"form": form}, headers=token(desk)).json()
+    assert [(e["field"], e["message"]) for e in data["errors"]] == [("items[2].image.alt", "required field is missing")]
+    form["items"][1]["image_alt"] = "A chart of the returns by region"
+    data = desk.post(f"/issues/{LATEST}/render", json={"form": form}, headers=token(desk)).json()
+    assert data["errors"] == [] and "A chart of the returns by region" in data["html"]

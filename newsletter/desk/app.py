@@ -25,7 +25,7 @@ from .. import ledger, subscribers
 from ..delivery import SendConfig
 from ..delivery.variants import composer
 from ..errors import NewsletterError, Problem
-from ..folder import Folder, load_folder
+from ..folder import Folder, image_files, load_folder
 from ..linkcheck import check_links
 from ..subscribers import Status
 from ..transports.base import Transport
@@ -172,6 +172,7 @@ def issue_page(request: Request) -> Response:
         csrf=csrf_token(request),
         can_test=desk.transport is not None and desk.send_config is not None,
         can_look_up=desk.engine is not None,
+        images=[p.name for p in image_files(desk.root)],
     )
     return remember(request, HTMLResponse(html))
 

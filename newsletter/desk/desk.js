@@ -9,7 +9,6 @@
   var status = document.getElementById('status');
   var banner = document.getElementById('banner');
   var readOnly = main.dataset.state === 'sent';
-  var PARTS = {items: 'item', meetings: 'meeting', resources: 'resource'};
   var timer = null, sequence = 0, lastHtml = null;
   var linkProblems = [], lastChecks = {};  // the last Check links' finds, shown with each render's checks
 
@@ -22,59 +21,98 @@
   }
 
   // the form as data ------------------------------------------------------------------------
+  var KEYS = {
+    items: ['programme', 'update', 'action', 'links', 'remind_until'],
+    articles: ['title', 'body', 'links'],
+    sections: ['section', 'title', 'intro'],
+    meetings: ['network', 'title', 'date', 'start', 'end', 'location', 'contact'],
+    resources: ['title', 'publisher', 'published', 'url']
+  };
   function value(scope, key) {
     var el = scope.querySelector(':scope > .field [data-key="' + key + '"], :scope > .row .field [data-key="' + key + '"]');
     return el ? el.value : '';
   }
   function origin(el) { return el.dataset.origin === '' ? null : Number(el.dataset.origin); }
-  function entries(part, keys) {
-    return Array.prototype.map.call(document.querySelectorAll('#' + part + ' > fieldset'), function (fs) {
-      var out = {origin: origin(fs)};
-      keys.forEach(function (k) { out[k] = value(fs, k); });
-      if (part === 'items') {
-        out.networks = Array.prototype.filter.call(fs.querySelectorAll('.networks input'), function (c) { return c.checked; })
+  function picture(fs) {  // the picture's src: a file chosen, or the address typed
+    var box = fs.querySelector(':scope > .picture');
+    if (!box) return {};
+    var file = box.querySelector('.image-file').value;
+    var src = file === 'url' ? box.querySelector('[data-key=image_url]').value : file;
+    return {image_src: src, image_alt: file === '' ? '' : box.querySelector('[data-key=image_alt]').value};
+  }
+  function entries(list) {
+    if (!list) return [];
+    return Array.prototype.map.call(list.querySelectorAll(':scope > fieldset'), function (fs) {
+      var part = fs.dataset.part, out = {origin: origin(fs)};
+      KEYS[part].forEach(function (k) { out[k] = value(fs, k); });
+      var ticks = fs.querySelector(':scope > .networks');
+      if (ticks) {
+        out.networks = Array.prototype.filter.call(ticks.querySelectorAll('input'), function (c) { return c.checked; })
           .map(function (c) { return c.value; });
+      }
+      Object.assign(out, picture(fs));
+      if (part === 'sections') {
+        out.articles = entries(fs.querySelector(':scope > .list[data-part=articles]'));
+        out.items = entries(fs.querySelector(':scope > .list[data-part=items]'));
       }
       return out;
     });
   }
   function collect() {
-    return {
+    var out = {
       subject: document.getElementById('subject').value,
       preheader: document.getElementById('preheader').value,
-      intro: document.getElementById('intro').value,
-      items: entries('items', ['programme', 'update', 'action', 'links', 'remind_until']),
-      meetings: entries('meetings', ['network', 'title', 'date', 'start', 'end', 'location', 'contact']),
-      resources: entries('resources', ['title', 'publisher', 'published', 'url'])
+      intro: document.getElementById('intro').value
     };
+    ['items', 'sections', 'meetings', 'resources'].forEach(function (part) { out[part] = entries(document.getElementById(part)); });
+    return out;
   }
+  form.addEventListener('change', function (event) {  // a picture on the web: show its address field
+    var file = event.target.closest('.image-file');
+    if (!file) return;
+    var box = file.closest('.picture');
+    box.querySelector('.image-url').hidden = file.value !== 'url';
+    box.querySelector('.image-alt').hidden = file.value === '';
+  });
 
   // adding, removing, reordering ------------------------------------------------------------
-  function renumber(part) {
-    var word = PARTS[part];
-    var idRe = new RegExp('^' + part + '-(\\d+|N)-');
-    var fieldRe = new RegExp('^' + part + '\\[(\\d+|N)\\]');
-    var labelRe = new RegExp('(' + word + ') (\\d+|N)\\b', 'i');
-    document.querySelectorAll('#' + part + ' > fieldset').forEach(function (fs, i) {
-      var n = String(i + 1);
-      fs.querySelector('legend .n').textContent = n;
-      fs.querySelectorAll('[id]').forEach(function (el) { el.id = el.id.replace(idRe, part + '-' + n + '-'); });
-      fs.querySelectorAll('label[for]').forEach(function (el) { el.htmlFor = el.htmlFor.replace(idRe, part + '-' + n + '-'); });
-      fs.querySelectorAll('[aria-describedby]').forEach(function (el) {
-        el.setAttribute('aria-describedby', el.getAttribute('aria-describedby').replace(idRe, part + '-' + n + '-'));
+  function idOf(field) { return field.replace(/\]\./g, '-').replace(/\[/g, '-').replace(/\]/g, '').replace(/\./g, '-'); }
+  function swap(text, from, to) {  // `from` at the start of `text` (followed by . [ - or the end) becomes `to`
+    if (text === from) return to;
+    var next = text.charAt(from.length);
+    return text.indexOf(from) === 0 && (next === '.' || next === '[' || next === '-') ? to + text.slice(from.length) : text;
+  }
+  function renumber() {  // every repeated part's path, ids and labels from where it now stands
+    form.querySelectorAll('fieldset[data-part]').forEach(function (fs) {
+      var list = fs.parentElement, n = Array.prototype.indexOf.call(list.children, fs) + 1;
+      var parent = list.closest('fieldset[data-part]');
+      var prefix = (parent ? parent.dataset.prefix + '.' : '') + fs.dataset.part + '[' + n + ']';
+      var label = (parent ? parent.dataset.label + ', ' : '') + fs.dataset.word + ' ' + n;
+      var old = fs.dataset.prefix;
+      fs.dataset.label = label;
+      fs.querySelector(':scope > legend .n').textContent = String(n);
+      fs.querySelectorAll(':scope > .item-tools button').forEach(function (b) {
+        b.setAttribute('aria-label', b.dataset.label.replace('%', label));
       });
-      fs.querySelectorAll('[data-field]').forEach(function (el) { el.dataset.field = el.dataset.field.replace(fieldRe, part + '[' + n + ']'); });
-      fs.querySelectorAll('[data-for]').forEach(function (el) { el.dataset.for = el.dataset.for.replace(fieldRe, part + '[' + n + ']'); });
-      fs.querySelectorAll('[aria-label]').forEach(function (el) {
-        el.setAttribute('aria-label', el.getAttribute('aria-label').replace(labelRe, '$1 ' + n));
+      fs.querySelector(':scope > .item-tools').setAttribute('aria-label', 'Move or remove ' + label);
+      if (old === prefix) return;
+      var oldId = idOf(old), newId = idOf(prefix);
+      [fs].concat(Array.prototype.slice.call(fs.querySelectorAll('*'))).forEach(function (el) {
+        if (el.dataset.prefix) el.dataset.prefix = swap(el.dataset.prefix, old, prefix);
+        if (el.dataset.field) el.dataset.field = swap(el.dataset.field, old, prefix);
+        if (el.dataset.for) el.dataset.for = swap(el.dataset.for, old, prefix);
+        if (el.id) el.id = swap(el.id, oldId, newId);
+        if (el.htmlFor) el.htmlFor = swap(el.htmlFor, oldId, newId);
+        var described = el.getAttribute('aria-describedby');
+        if (described) el.setAttribute('aria-describedby', swap(described, oldId, newId));
       });
     });
   }
-  function add(part) {
-    var template = document.getElementById(PARTS[part] + '-template');
-    var node = template.content.firstElementChild.cloneNode(true);
-    document.getElementById(part).appendChild(node);
-    renumber(part);
+  function add(button) {
+    var list = button.previousElementSibling;
+    var node = document.getElementById(button.dataset.part + '-template').content.firstElementChild.cloneNode(true);
+    list.appendChild(node);
+    renumber();
     var first = node.querySelector('input:not([type=checkbox]), select, textarea');
     if (first) first.focus();
     changed();
@@ -82,25 +120,22 @@
   form.addEventListener('click', function (event) {
     var button = event.target.closest('button');
     if (!button) return;
-    var fs = button.closest('#items > fieldset, #meetings > fieldset, #resources > fieldset');
-    if (button.id === 'add-item') add('items');
-    else if (button.id === 'add-meeting') add('meetings');
-    else if (button.id === 'add-resource') add('resources');
+    var fs = button.parentElement.classList.contains('item-tools') ? button.closest('fieldset[data-part]') : null;
+    if (button.classList.contains('add')) add(button);
     else if (button.id === 'send-test') sendTest();
     else if (button.id === 'show-reader') showReader();
     else if (button.id === 'check-links') checkLinks();
     else if (fs) {
-      var part = fs.parentElement.id;
       if (button.classList.contains('remove')) {
-        var next = fs.nextElementSibling || fs.previousElementSibling;
+        var next = fs.nextElementSibling || fs.previousElementSibling, addButton = fs.parentElement.nextElementSibling;
         fs.remove();
-        (next ? next.querySelector('.remove') : document.getElementById('add-' + PARTS[part])).focus();
+        (next ? next.querySelector('.remove') : addButton).focus();
       } else if (button.classList.contains('up') && fs.previousElementSibling) {
         fs.parentElement.insertBefore(fs, fs.previousElementSibling);
       } else if (button.classList.contains('down') && fs.nextElementSibling) {
         fs.parentElement.insertBefore(fs.nextElementSibling, fs);
       } else return;
-      renumber(part);
+      renumber();
       if (!button.classList.contains('remove')) button.focus();
       changed();
     }
@@ -209,8 +244,8 @@
       if (data.status === 200) {
         main.dataset.sha256 = data.sha256;
         dirty = false;
-        ['items', 'meetings', 'resources'].forEach(function (part) {
-          document.querySelectorAll('#' + part + ' > fieldset').forEach(function (fs, i) { fs.dataset.origin = String(i); });
+        form.querySelectorAll('.list').forEach(function (list) {  // the file now holds the form's order
+          list.querySelectorAll(':scope > fieldset').forEach(function (fs, i) { fs.dataset.origin = String(i); });
         });
         showProblems(data);
         say('Saved at ' + new Date().toLocaleTimeString() + '.', 'good');
@@ -256,5 +291,6 @@
       }
     });
   }
+  renumber();
   render();
 })();
