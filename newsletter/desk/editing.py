@@ -101,7 +101,8 @@ def _shared_values(entry: dict[str, Any]) -> Form:
         for link in entry.get("links") or []
         if isinstance(link, dict)
     ]
-    image = entry.get("image") if isinstance(entry.get("image"), dict) else {}
+    image = entry.get("image")
+    image = image if isinstance(image, dict) else {}
     return {
         "links": "\n".join(links),
         "networks": [str(n) for n in entry.get("networks") or []],
