@@ -335,3 +335,14 @@ def test_an_item_picture_without_alt_text_is_an_error_at_its_field(desk: httpx.C
     form["items"][1]["image_alt"] = "A chart of the returns by region"
     data = desk.post(f"/issues/{LATEST}/render", json={"form": form}, headers=token(desk)).json()
     assert data["errors"] == [] and "A chart of the returns by region" in data["html"]
+
+
+def test_markdown_is_rendered_as_the_email_renders_it(desk: httpx.Client) -> None:
+    from newsletter.markup import to_html
+
+    texts = ["Read **the guide** by [Friday](https://example.org/guide).", "- one\n- two", "<script>x</script>"]
+    reply = desk.post("/markdown", json={"texts": texts}, headers=token(desk))
+    assert reply.status_code == 200 and reply.json()["html"] == [str(to_html(t)) for t in texts]
+    assert "<strong>the guide</strong>" in reply.json()["html"][0] and "<script>" not in reply.json()["html"][2]
+    assert desk.post("/markdown", json={"texts": "one"}, headers=token(desk)).status_code == 400
+    assert desk.post("/markdown", json={"texts": texts}).status_code == 403

@@ -234,6 +234,26 @@ def test_sections_and_articles_are_added_and_numbered(chromium, monthly: Path) -
         page.close()
 
 
+def test_markdown_fields_show_their_text_as_the_email_does(chromium, desk: str) -> None:
+    page = chromium.new_page()
+    page.goto(f"{desk}/issues/2026-11-27")
+    settled(page)
+    rendered = "document.getElementById('items-2-update-rendered')"
+    wait_until(page, f"{rendered}.innerHTML.includes('<li>economic abuse</li>')")  # filled in as the page opens
+    assert page.evaluate(f"{rendered}.getAttribute('aria-label')") == "Update, as the email shows it"
+    type_into(
+        page,
+        "Action Required",
+        "Send **your return** by [Friday](https://example.org/r).",
+        within="#items > fieldset:nth-child(1)",
+    )
+    wait_until(
+        page, "document.getElementById('items-1-action-rendered').innerHTML.includes('<strong>your return</strong>')"
+    )
+    assert page.evaluate("document.querySelector('#items-1-action-rendered a').target") == "_blank"
+    page.close()
+
+
 def test_check_links_shows_them_at_their_fields(chromium, example_dir: Path) -> None:
     from test_linkcheck import Handler
 

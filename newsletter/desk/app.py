@@ -27,6 +27,7 @@ from ..delivery.variants import composer
 from ..errors import NewsletterError, Problem
 from ..folder import Folder, image_files, load_folder
 from ..linkcheck import check_links
+from ..markup import to_html
 from ..subscribers import Status
 from ..transports.base import Transport
 from . import drafts, editing
@@ -39,6 +40,7 @@ PAGES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE), autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True
 )
 STATIC = {"desk.js": "text/javascript", "desk.css": "text/css"}
+MAX_PREVIEWS = 500  # markdown fields in one request: every field of a long issue, and a bound
 
 
 @dataclass
@@ -86,6 +88,7 @@ def create_desk_app(
         Route("/", issues_page),
         Route("/new", new, methods=["POST"]),
         Route("/static/{name}", static),
+        Route("/markdown", markdown, methods=["POST"]),
         Route("/issues/{date}", issue_page),
         Route("/issues/{date}/render", render_draft, methods=["POST"]),
         Route("/issues/{date}/save", save, methods=["POST"]),
@@ -175,6 +178,15 @@ def issue_page(request: Request) -> Response:
         images=[p.name for p in image_files(desk.root)],
     )
     return remember(request, HTMLResponse(html))
+
+
+async def markdown(request: Request) -> Response:
+    """Markdown fields as the email shows their text: the same renderer, for the previews under the fields."""
+    await require_csrf(request)
+    texts = (await _json(request)).get("texts")
+    if not isinstance(texts, list) or len(texts) > MAX_PREVIEWS or not all(isinstance(x, str) for x in texts):
+        raise HTTPException(400, f"expected texts: a list of at most {MAX_PREVIEWS} strings")
+    return _json_response(request, {"html": [str(to_html(text)) for text in texts]})
 
 
 # the form's actions --------------------------------------------------------------------------

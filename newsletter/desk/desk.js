@@ -12,8 +12,9 @@
   var timer = null, sequence = 0, lastHtml = null;
   var linkProblems = [], lastChecks = {};  // the last Check links' finds, shown with each render's checks
 
-  function post(path, body) {
-    return fetch(base + path, {
+  function post(path, body) { return send(base + path, body); }
+  function send(url, body) {
+    return fetch(url, {
       method: 'POST', credentials: 'same-origin',
       headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
       body: JSON.stringify(body)
@@ -208,6 +209,7 @@
   window.addEventListener('resize', fit);
   function render() {
     var mine = ++sequence;
+    timer = null;
     main.dataset.rendering = '1';
     return post('/render', {form: collect(), network: document.getElementById('network').value}).then(function (data) {
       if (mine !== sequence) return;
@@ -215,7 +217,7 @@
       showProblems(data);
       show(data.html);
       document.getElementById('reader-note').hidden = true;
-      main.dataset.rendering = '';
+      main.dataset.rendering = timer ? '1' : '';  // a change typed since this render began is still to come
       main.dataset.rendered = String(mine);
     });
   }
@@ -227,18 +229,38 @@
     main.dataset.rendering = '1';
     timer = setTimeout(render, 350);
   }
-  form.addEventListener('input', changed);
+  form.addEventListener('input', function (event) {
+    if (event.target.matches('textarea[data-markdown]')) previewSoon(event.target);
+    changed();
+  });
   form.addEventListener('submit', function (e) { e.preventDefault(); });
   document.getElementById('network').addEventListener('change', render);
   document.querySelectorAll('input[name=width]').forEach(function (radio) {
     radio.addEventListener('change', function () { width = Number(radio.value); fit(); });
   });
 
+  // markdown fields with their text as the email shows it -----------------------------------
+  function preview(areas) {
+    if (!areas.length) return;
+    send('/markdown', {texts: areas.map(function (a) { return a.value; })}).then(function (data) {
+      (data.html || []).forEach(function (html, i) {
+        var box = areas[i].parentElement.querySelector('.rendered');
+        box.innerHTML = html;  // escaped by the renderer: raw HTML in content is never passed through
+        box.querySelectorAll('a').forEach(function (a) { a.target = '_blank'; a.rel = 'noopener'; });
+      });
+    });
+  }
+  function previewSoon(area) {
+    clearTimeout(area.previewTimer);
+    area.previewTimer = setTimeout(function () { preview([area]); }, 250);
+  }
+
   // save, test, a reader's view -------------------------------------------------------------
   function say(text, kind) { banner.textContent = text; banner.className = 'banner ' + (kind || ''); banner.hidden = !text; }
   function save() {
     if (readOnly) return;
     clearTimeout(timer);
+    timer = null;
     say('');
     post('/save', {form: collect(), sha256: main.dataset.sha256}).then(function (data) {
       if (data.status === 200) {
@@ -293,4 +315,5 @@
   }
   renumber();
   render();
+  preview(Array.prototype.slice.call(form.querySelectorAll('textarea[data-markdown]')));
 })();
