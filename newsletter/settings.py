@@ -118,7 +118,10 @@ class Settings(BaseSettings):
         7, ge=1, le=365, description="the window in days within which soft_bounce_limit soft bounces count"
     )
     link_timeout_seconds: float = Field(
-        10.0, gt=0, le=120, description="how long `check --links` and the desk wait for each link before calling it broken"
+        10.0,
+        gt=0,
+        le=120,
+        description="how long `check --links` and the desk wait for each link before calling it broken",
     )
 
     def database_for(self, root: Path) -> str:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import threading
 from email import policy
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -256,20 +254,14 @@ def test_a_sent_issue_opens_read_only(full_desk: httpx.Client) -> None:
 
 
 def test_check_links_reports_at_their_fields(desk: httpx.Client) -> None:
-    from test_linkcheck import Handler  # the same local site: 200, 301, 404, 500 and a HEAD-refusing page
+    from test_linkcheck import local_site  # 200, 301, 404, 500 and a HEAD-refusing page
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    site = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with local_site() as site:
         form = form_of(desk, LATEST)
         form["items"][0]["links"] = f"The study | {site}/gone\nThe summary | {site}/moved"
         form["items"][1]["update"] = f"First line.\nSee [the guide]({site}/head-shy) and [the data]({site}/failing)."
         form["resources"] = [{"origin": None, "title": "A toolkit", "publisher": "Someone", "url": f"{site}/ok"}]
         reply = desk.post(f"/issues/{LATEST}/links", json={"form": form}, headers=token(desk))
-    finally:
-        server.shutdown()
-        server.server_close()
     assert reply.status_code == 200, reply.text
     data = reply.json()
     ours = [p for p in data["links"] if site in p["message"]]  # the example's own links are to example.org

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 import time
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import browser as cdp
@@ -255,27 +253,20 @@ def test_markdown_fields_show_their_text_as_the_email_does(chromium, desk: str) 
 
 
 def test_check_links_shows_them_at_their_fields(chromium, example_dir: Path) -> None:
-    from test_linkcheck import Handler
+    from test_linkcheck import local_site
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    site = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        with served(create_desk_app(example_dir, link_seconds=3), ws="none") as base:
-            page = chromium.new_page()
-            page.goto(f"{base}/issues/2026-11-27")
-            settled(page)
-            type_into(page, "Links", f"The study | {site}/gone", within="#items > fieldset:nth-child(1)")
-            settled(page)
-            page.click("#check-links", navigates=False)
-            wait_until(page, "document.querySelector('main').dataset.linksChecked !== undefined", timeout=30)
-            assert f"link is broken (404 Not Found): {site}/gone" in message_at(page, "items[1].links")
-            assert "link is broken (404 Not Found)" in page.evaluate("document.getElementById('problems').innerText")
-            assert "links followed" in page.evaluate("document.getElementById('try-result').textContent")
-            page.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_site() as site, served(create_desk_app(example_dir, link_seconds=3), ws="none") as base:
+        page = chromium.new_page()
+        page.goto(f"{base}/issues/2026-11-27")
+        settled(page)
+        type_into(page, "Links", f"The study | {site}/gone", within="#items > fieldset:nth-child(1)")
+        settled(page)
+        page.click("#check-links", navigates=False)
+        wait_until(page, "document.querySelector('main').dataset.linksChecked !== undefined", timeout=30)
+        assert f"link is broken (404 Not Found): {site}/gone" in message_at(page, "items[1].links")
+        assert "link is broken (404 Not Found)" in page.evaluate("document.getElementById('problems').innerText")
+        assert "links followed" in page.evaluate("document.getElementById('try-result').textContent")
+        page.close()
 
 
 @pytest.mark.skipif(not os.environ.get("DESK_SCREENSHOTS"), reason="set DESK_SCREENSHOTS=1 to remake docs/desk-*.png")
