@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     soft_bounce_days: int = Field(
         7, ge=1, le=365, description="the window in days within which soft_bounce_limit soft bounces count"
     )
+    link_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="how long `check --links` and the desk wait for each link before calling it broken",
+    )
 
     def database_for(self, root: Path) -> str:
         return self.database_url or f"sqlite:///{(Path(root) / 'newsletter.db').resolve()}"

@@ -65,17 +65,21 @@ def published(service: dict) -> dict[int, int]:
     return out
 
 
-def test_the_four_services(services):
-    assert set(services) == {"scheduler", "web", "postgres", "mailpit"}
+APPS = ("scheduler", "web", "desk")  # the services that run this package's image
+
+
+def test_the_five_services(services):
+    assert set(services) == {"scheduler", "web", "desk", "postgres", "mailpit"}
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["mailpit"]["image"].startswith("axllent/mailpit:v")  # pinned, not :latest
-    for name in ("scheduler", "web"):
+    for name in APPS:
         assert services[name]["build"] == "."
     assert (ROOT / "Dockerfile").is_file()
 
 
 def test_ports_web_and_mailpit_inbox_only(services):
     assert published(services["web"]) == {8000: 8000}
+    assert published(services["desk"]) == {8001: 8001}
     assert published(services["mailpit"]) == {8025: 8025}
     assert published(services["scheduler"]) == {}
     assert published(services["postgres"]) == {}  # the host may run its own PostgreSQL on 5432
@@ -83,7 +87,7 @@ def test_ports_web_and_mailpit_inbox_only(services):
 
 def test_app_services_reach_postgres_and_mailpit(services):
     postgres = environment(services["postgres"])
-    for name in ("scheduler", "web"):
+    for name in APPS:
         env = environment(services[name])
         url = sa.make_url(env["NEWSLETTER_DATABASE_URL"])
         assert (url.drivername, url.host, url.port) == ("postgresql+psycopg", "postgres", 5432)
@@ -98,7 +102,7 @@ def test_app_services_reach_postgres_and_mailpit(services):
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
 
 
-@pytest.mark.parametrize("name", ["scheduler", "web"])
+@pytest.mark.parametrize("name", APPS)
 def test_compose_refuses_to_start_without_a_secret_key(services, name):
     """No key in the file: one anyone can read would let anyone unsubscribe every reader, or forge their links."""
     assert "NEWSLETTER_SECRET_KEY:-" not in (ROOT / "docker-compose.yml").read_text()
@@ -115,7 +119,7 @@ def test_web_trusts_forwarded_headers_only_from_a_named_proxy(services):
 
 def test_every_variable_is_a_setting(services, monkeypatch):
     """A misspelt NEWSLETTER_ variable would be silently ignored; each must be a Settings field, and parse."""
-    for name in ("scheduler", "web"):
+    for name in APPS:
         env = environment(services[name])
         names = {k.removeprefix("NEWSLETTER_").lower() for k in env if k.startswith("NEWSLETTER_")}
         assert names <= set(Settings.model_fields), names - set(Settings.model_fields)
@@ -138,8 +142,20 @@ def test_commands_are_real_cli_commands(services):
     assert args.command == "serve"
 
 
+def test_the_desk_serves_beyond_the_container_with_sign_in(services):
+    """`newsletter edit --host`: sign-in by emailed link, so it needs the secret key, a URL and editors to let in."""
+    desk = services["desk"]
+    assert desk["image"] == services["web"]["image"]  # the same image
+    args = parser().parse_args([interpolate(word) for word in desk["command"][1:]])
+    assert (args.command, str(args.dir), args.host, args.port) == ("edit", "/newsletter", "0.0.0.0", 8001)
+    assert args.url == "http://localhost:8001"
+    assert interpolate(desk["command"][-1], {"DESK_URL": "https://desk.example.org"}) == "https://desk.example.org"
+    assert environment(desk)["FORWARDED_ALLOW_IPS"] == "127.0.0.1"
+    assert yaml.safe_load((ROOT / "examples" / "newsletter.yaml").read_text())["editors"]  # someone may sign in
+
+
 def test_folder_is_mounted_where_the_commands_look(services):
-    for name in ("scheduler", "web"):
+    for name in APPS:
         mounts = [interpolate(v).split(":") for v in services[name]["volumes"]]
         assert ["./examples", "/newsletter"] in mounts
         assert (ROOT / "examples" / "newsletter.yaml").is_file()

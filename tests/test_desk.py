@@ -248,3 +248,93 @@ def test_a_sent_issue_opens_read_only(full_desk: httpx.Client) -> None:
     form = form_of(full_desk, dt.date(2026, 11, 20))
     reply = full_desk.post("/issues/2026-11-20/save", json={"form": form, "sha256": sha}, headers=token(full_desk))
     assert reply.status_code == 409 and "sent" in reply.json()["message"]
+
+
+# Check links -------------------------------------------------------------------------------------
+
+
+def test_check_links_reports_at_their_fields(desk: httpx.Client) -> None:
+    from test_linkcheck import local_site  # 200, 301, 404, 500 and a HEAD-refusing page
+
+    with local_site() as site:
+        form = form_of(desk, LATEST)
+        form["items"][0]["links"] = f"The study | {site}/gone\nThe summary | {site}/moved"
+        form["items"][1]["update"] = f"First line.\nSee [the guide]({site}/head-shy) and [the data]({site}/failing)."
+        form["resources"] = [{"origin": None, "title": "A toolkit", "publisher": "Someone", "url": f"{site}/ok"}]
+        reply = desk.post(f"/issues/{LATEST}/links", json={"form": form}, headers=token(desk))
+    assert reply.status_code == 200, reply.text
+    data = reply.json()
+    ours = [p for p in data["links"] if site in p["message"]]  # the example's own links are to example.org
+    assert [(p["field"], p["message"]) for p in ours] == [
+        ("items[1].links[1]", f"link is broken (404 Not Found): {site}/gone"),
+        (
+            "items[1].links[2]",
+            f"link is redirected (301 Moved Permanently) to {site}/ok: link there instead: {site}/moved",
+        ),
+        ("items[2].update", f"link is broken (500 Internal Server Error): {site}/failing"),
+    ]
+    assert all(p["severity"] == "warning" for p in data["links"])
+    assert all("example.org" in p["message"] for p in data["links"] if p not in ours)
+    assert data["message"].endswith(f"{len(data['links']) - 1} broken, 1 redirected.")
+
+
+def test_check_links_waits_for_a_valid_form(desk: httpx.Client) -> None:
+    form = form_of(desk, LATEST)
+    form["items"][0]["programme"] = ""
+    reply = desk.post(f"/issues/{LATEST}/links", json={"form": form}, headers=token(desk))
+    assert reply.status_code == 422 and reply.json()["errors"][0]["field"] == "items[1].programme"
+    assert desk.post(f"/issues/{LATEST}/links", json={"form": form}).status_code == 403
+
+
+# sections, articles and pictures ------------------------------------------------------------------
+
+MONTHLY = Path(__file__).resolve().parent.parent / "examples" / "monthly" / "content" / "issues" / "2019-10-25.yaml"
+
+
+def test_a_sectioned_issue_round_trips_byte_for_byte() -> None:
+    text = MONTHLY.read_text()
+    form = form_values(text)
+    assert [s["section"] for s in form["sections"]][:2] == ["welcome", "tasp-update"]
+    assert form["sections"][1]["articles"][1]["links"].startswith("Vacancy pages on the TASP website | https://")
+    assert apply_form(text, form) == text
+
+
+def test_articles_edited_reordered_and_pictured_in_place() -> None:
+    text = MONTHLY.read_text()
+    form = form_values(text)
+    articles = form["sections"][1]["articles"]
+    articles[0]["title"] = "Welcome: our newest members"
+    articles[1]["image_src"], articles[1]["image_alt"] = "tasp-logo.png", "The TASP logo"
+    articles[2], articles[3] = articles[3], articles[2]
+    out = apply_form(text, form)
+    assert out.startswith("# The October 2019 members' newsletter")
+    assert "      - title: 'Welcome: our newest members'\n" in out
+    assert (
+        '            url: "https://www.lscbchairs.org.uk"\n        image: {src: tasp-logo.png, alt: The TASP logo}\n'
+        in out
+    )
+    assert out.index("title: Survey Update") < out.index("title: Subscription and Membership")
+    again = form_values(out)
+    again["sections"][1]["articles"][1].update(image_src="", image_alt="")  # No picture
+    assert "image:" not in apply_form(out, again)
+
+
+def test_an_item_picture_without_alt_text_is_an_error_at_its_field(desk: httpx.Client) -> None:
+    form = form_of(desk, LATEST)
+    form["items"][1]["image_src"] = "https://pictures.example.org/chart.png"  # the second item has none yet
+    data = desk.post(f"/issues/{LATEST}/render", json={"form": form}, headers=token(desk)).json()
+    assert [(e["field"], e["message"]) for e in data["errors"]] == [("items[2].image.alt", "required field is missing")]
+    form["items"][1]["image_alt"] = "A chart of the returns by region"
+    data = desk.post(f"/issues/{LATEST}/render", json={"form": form}, headers=token(desk)).json()
+    assert data["errors"] == [] and "A chart of the returns by region" in data["html"]
+
+
+def test_markdown_is_rendered_as_the_email_renders_it(desk: httpx.Client) -> None:
+    from newsletter.markup import to_html
+
+    texts = ["Read **the guide** by [Friday](https://example.org/guide).", "- one\n- two", "<script>x</script>"]
+    reply = desk.post("/markdown", json={"texts": texts}, headers=token(desk))
+    assert reply.status_code == 200 and reply.json()["html"] == [str(to_html(t)) for t in texts]
+    assert "<strong>the guide</strong>" in reply.json()["html"][0] and "<script>" not in reply.json()["html"][2]
+    assert desk.post("/markdown", json={"texts": "one"}, headers=token(desk)).status_code == 400
+    assert desk.post("/markdown", json={"texts": texts}).status_code == 403

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -168,6 +169,104 @@ def test_items_are_added_removed_and_reordered_from_the_keyboard(chromium, desk:
         == "SEND inspection outcomes to 31 October 2026"
     )
     page.close()
+
+
+@pytest.fixture
+def monthly(tmp_path: Path) -> Path:
+    target = tmp_path / "monthly"
+    shutil.copytree(ROOT / "examples" / "monthly", target)
+    return target
+
+
+def test_a_sectioned_issue_edited_and_saved_with_its_comments(chromium, monthly: Path, capsys) -> None:
+    path = monthly / "content" / "issues" / "2019-10-25.yaml"
+    original = path.read_text()
+    with served(create_desk_app(monthly), ws="none") as base:
+        page = chromium.new_page(width=1280, height=900)
+        page.goto(f"{base}/issues/2019-10-25")
+        settled(page)
+        article = "#sections > fieldset:nth-child(2) .list[data-part=articles] > fieldset:nth-child(2)"
+        assert page.evaluate(f"document.querySelector('{article} legend').textContent") == "Article 2"
+        type_into(page, "Title", "Website news: a site of our own", within=article)
+        page.evaluate(  # a picture from content/images/, chosen in its select
+            f"(() => {{ const s = document.querySelector('{article} .image-file'); s.value = 'tasp-logo.png';"
+            " ['input', 'change'].forEach(e => s.dispatchEvent(new Event(e, {bubbles: true}))); })()"
+        )
+        settled(page)
+        assert message_at(page, "sections[2].articles[2].image.alt") == "required field is missing"  # alt text
+        type_into(page, "Alt text", "The TASP logo", within=article)
+        settled(page)
+        assert message_at(page, "sections[2].articles[2].image.alt") == ""
+        assert "Website news: a site of our own" in page.evaluate("document.getElementById('email').srcdoc")
+        page.click("#save", navigates=False)
+        wait_until(page, "document.getElementById('banner').textContent.startsWith('Saved')")
+        assert [e for e in page.errors if "ERR_NAME_NOT_RESOLVED" not in e] == []  # the email's pictures: public host
+        page.close()
+    text = path.read_text()
+    assert text.startswith("# The October 2019 members' newsletter")  # the comment kept
+    assert "      - title: 'Website news: a site of our own'\n" in text
+    assert "        image: {src: tasp-logo.png, alt: The TASP logo}\n" in text
+    changed = [line for line in text.splitlines() if line not in original.splitlines()]
+    assert len(changed) == 2 and len(text.splitlines()) == len(original.splitlines()) + 1
+    assert main(["check", "--dir", str(monthly)]) == 0
+    assert "no errors" in capsys.readouterr().out
+
+
+def test_sections_and_articles_are_added_and_numbered(chromium, monthly: Path) -> None:
+    with served(create_desk_app(monthly), ws="none") as base:
+        page = chromium.new_page()
+        page.goto(f"{base}/issues/2019-10-25")
+        settled(page)
+        page.click("#add-section", navigates=False)
+        section = "#sections > fieldset:last-child"
+        page.click(f"{section} button.add[data-part=articles]", navigates=False)
+        n = page.evaluate("document.querySelectorAll('#sections > fieldset').length")
+        title = page.evaluate(f"document.querySelector('{section} fieldset.article input[data-key=title]').id")
+        assert title == f"sections-{n}-articles-1-title"
+        remove = page.evaluate(
+            f"document.querySelector('{section} fieldset.article button.remove').getAttribute('aria-label')"
+        )
+        assert remove == f"Remove section {n}, article 1"
+        settled(page)
+        assert message_at(page, f"sections[{n}].articles[1].title") == "required field is missing"
+        page.close()
+
+
+def test_markdown_fields_show_their_text_as_the_email_does(chromium, desk: str) -> None:
+    page = chromium.new_page()
+    page.goto(f"{desk}/issues/2026-11-27")
+    settled(page)
+    rendered = "document.getElementById('items-2-update-rendered')"
+    wait_until(page, f"{rendered}.innerHTML.includes('<li>economic abuse</li>')")  # filled in as the page opens
+    assert page.evaluate(f"{rendered}.getAttribute('aria-label')") == "Update, as the email shows it"
+    type_into(
+        page,
+        "Action Required",
+        "Send **your return** by [Friday](https://example.org/r).",
+        within="#items > fieldset:nth-child(1)",
+    )
+    wait_until(
+        page, "document.getElementById('items-1-action-rendered').innerHTML.includes('<strong>your return</strong>')"
+    )
+    assert page.evaluate("document.querySelector('#items-1-action-rendered a').target") == "_blank"
+    page.close()
+
+
+def test_check_links_shows_them_at_their_fields(chromium, example_dir: Path) -> None:
+    from test_linkcheck import local_site
+
+    with local_site() as site, served(create_desk_app(example_dir, link_seconds=3), ws="none") as base:
+        page = chromium.new_page()
+        page.goto(f"{base}/issues/2026-11-27")
+        settled(page)
+        type_into(page, "Links", f"The study | {site}/gone", within="#items > fieldset:nth-child(1)")
+        settled(page)
+        page.click("#check-links", navigates=False)
+        wait_until(page, "document.querySelector('main').dataset.linksChecked !== undefined", timeout=30)
+        assert f"link is broken (404 Not Found): {site}/gone" in message_at(page, "items[1].links")
+        assert "link is broken (404 Not Found)" in page.evaluate("document.getElementById('problems').innerText")
+        assert "links followed" in page.evaluate("document.getElementById('try-result').textContent")
+        page.close()
 
 
 @pytest.mark.skipif(not os.environ.get("DESK_SCREENSHOTS"), reason="set DESK_SCREENSHOTS=1 to remake docs/desk-*.png")

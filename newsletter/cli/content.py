@@ -1,8 +1,10 @@
-"""Commands: `newsletter check`, `newsletter render` and `newsletter preview`."""
+"""Commands: `newsletter check [--links]`, `newsletter render` and `newsletter preview`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime as dt
 import json
 import socket
 import sys
@@ -12,8 +14,9 @@ from ..assembly import assemble
 from ..checks import check
 from ..errors import ConfigError, NotFound, Problem, display_path
 from ..folder import Folder, load_folder
+from ..linkcheck import check_links, issue_links
 from ..render import render
-from .common import add_date, add_dir
+from .common import add_date, add_dir, settings
 
 
 def register(commands) -> None:
@@ -21,6 +24,11 @@ def register(commands) -> None:
     p = commands.add_parser("check", help="validate the content and warn about what would read or deliver badly")
     add_dir(p)
     add_date(p)
+    p.add_argument(
+        "--links",
+        action="store_true",
+        help="also follow every link of the issue; exit 1 if any is broken (NEWSLETTER_LINK_TIMEOUT_SECONDS each)",
+    )
     p.set_defaults(run=run_check)
 
     p = commands.add_parser("render", help="write the issue as OUT/issue.html and OUT/issue.txt (or print it as JSON)")
@@ -59,7 +67,20 @@ def run_check(args: argparse.Namespace) -> int:
     name = display_path(folder.sources[folder.issue(args.date).date].path)
     count = f"{len(warnings)} warning{'' if len(warnings) == 1 else 's'}"
     print(f"{name}: no errors, {count}")
-    return 0
+    return _check_links(folder, args.date) if args.links else 0
+
+
+def _check_links(folder: Folder, date: dt.date | None) -> int:
+    """`check --links`: each broken or redirected link as a warning at its field; 1 if any is broken."""
+    timeout = settings().link_timeout_seconds
+    links = issue_links(folder, date)
+    found = asyncio.run(check_links(links, seconds=timeout))
+    for link in found:
+        print(warning_line(link.problem()))
+    broken = sum(link.broken for link in found)
+    name = display_path(folder.sources[folder.issue(date).date].path)
+    print(f"{name}: {len(links)} links followed, {broken} broken, {len(found) - broken} redirected")
+    return 1 if broken else 0
 
 
 def _networks(folder: Folder, ids: list[str] | None) -> frozenset[str] | None:

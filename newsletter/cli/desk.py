@@ -91,6 +91,7 @@ def run_edit(args: argparse.Namespace) -> int:
             send_config=sending,
             transport=lambda: transport(config, args.dir),
             sign_in=sign_in,
+            link_seconds=config.link_timeout_seconds,
         )
         where = args.url if sign_in else f"http://127.0.0.1:{args.port}/"
         print(f"The editor's desk at {where} (Ctrl+C to stop)", file=sys.stderr)

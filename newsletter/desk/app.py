@@ -25,7 +25,9 @@ from .. import ledger, subscribers
 from ..delivery import SendConfig
 from ..delivery.variants import composer
 from ..errors import NewsletterError, Problem
-from ..folder import Folder, load_folder
+from ..folder import Folder, image_files, load_folder
+from ..linkcheck import check_links
+from ..markup import to_html
 from ..subscribers import Status
 from ..transports.base import Transport
 from . import drafts, editing
@@ -38,6 +40,7 @@ PAGES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE), autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True
 )
 STATIC = {"desk.js": "text/javascript", "desk.css": "text/css"}
+MAX_PREVIEWS = 500  # markdown fields in one request: every field of a long issue, and a bound
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Desk:
     send_config: SendConfig | None = None
     transport: Callable[[], Transport] | None = None
     today: Callable[[], dt.date] = dt.date.today
+    link_seconds: float = 10.0  # how long Check links waits for each link
 
     def __post_init__(self) -> None:
         self.writing = threading.Lock()  # compare-then-replace of a file is one step
@@ -73,21 +77,24 @@ def create_desk_app(
     transport: Callable[[], Transport] | None = None,
     today: Callable[[], dt.date] = dt.date.today,
     sign_in: SignIn | None = None,
+    link_seconds: float = 10.0,
 ) -> Starlette:
     """The desk over the folder at `root`; `engine` tells which issues are sent, `transport` carries test copies.
 
     Without `sign_in` it answers only a local Host; with it, anyone may reach it but only a signed-in editor gets in.
     """
-    desk = Desk(Path(root), engine, send_config, transport, today)
+    desk = Desk(Path(root), engine, send_config, transport, today, link_seconds)
     routes = [
         Route("/", issues_page),
         Route("/new", new, methods=["POST"]),
         Route("/static/{name}", static),
+        Route("/markdown", markdown, methods=["POST"]),
         Route("/issues/{date}", issue_page),
         Route("/issues/{date}/render", render_draft, methods=["POST"]),
         Route("/issues/{date}/save", save, methods=["POST"]),
         Route("/issues/{date}/test", send_test, methods=["POST"]),
         Route("/issues/{date}/reader", reader, methods=["POST"]),
+        Route("/issues/{date}/links", check_draft_links, methods=["POST"]),
     ]
     if sign_in is not None:
         routes += [
@@ -168,8 +175,18 @@ def issue_page(request: Request) -> Response:
         csrf=csrf_token(request),
         can_test=desk.transport is not None and desk.send_config is not None,
         can_look_up=desk.engine is not None,
+        images=[p.name for p in image_files(desk.root)],
     )
     return remember(request, HTMLResponse(html))
+
+
+async def markdown(request: Request) -> Response:
+    """Markdown fields as the email shows their text: the same renderer, for the previews under the fields."""
+    await require_csrf(request)
+    texts = (await _json(request)).get("texts")
+    if not isinstance(texts, list) or len(texts) > MAX_PREVIEWS or not all(isinstance(x, str) for x in texts):
+        raise HTTPException(400, f"expected texts: a list of at most {MAX_PREVIEWS} strings")
+    return _json_response(request, {"html": [str(to_html(text)) for text in texts]})
 
 
 # the form's actions --------------------------------------------------------------------------
@@ -264,6 +281,19 @@ async def reader(request: Request) -> Response:
     return _json_response(request, {"message": message, "html": draft.html(theirs)})
 
 
+async def check_draft_links(request: Request) -> Response:
+    """Follow every link of the form's issue: the broken and redirected ones as warnings at their fields."""
+    await require_csrf(request)
+    desk, date, body = request.app.state.desk, _date(request), await _json(request)
+    draft = drafts.evaluate(desk.root, date, _draft_text(desk, date, body))
+    if not draft.ok:
+        return _json_response(request, {**_problems(draft), "message": "Fix the errors before checking links."}, 422)
+    found = await check_links(draft.links, seconds=desk.link_seconds)
+    broken = sum(link.broken for link in found)
+    message = f"{len(draft.links)} links followed: {broken} broken, {len(found) - broken} redirected."
+    return _json_response(request, {"links": [_plain(link.problem()) for link in found], "message": message})
+
+
 # helpers -------------------------------------------------------------------------------------
 
 
@@ -291,10 +321,11 @@ def _draft_text(desk: Desk, date: dt.date, body: dict[str, Any]) -> str:
 
 
 def _problems(draft: drafts.Draft) -> dict[str, list[dict[str, Any]]]:
-    def plain(p: Problem) -> dict[str, Any]:
-        return {"field": p.field, "line": p.line, "message": p.message, "severity": p.severity, "text": str(p)}
+    return {"errors": [_plain(p) for p in draft.errors], "warnings": [_plain(p) for p in draft.warnings]}
 
-    return {"errors": [plain(p) for p in draft.errors], "warnings": [plain(p) for p in draft.warnings]}
+
+def _plain(p: Problem) -> dict[str, Any]:
+    return {"field": p.field, "line": p.line, "message": p.message, "severity": p.severity, "text": str(p)}
 
 
 def _replace(path: Path, text: str) -> None:

@@ -10,12 +10,16 @@ import datetime as dt
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from ..assembly import AssembledIssue, assemble
 from ..checks import check
 from ..errors import ContentError, NewsletterError, Problem
 from ..folder import Folder, load_folder
+from ..linkcheck import FoundLink, issue_links
 from ..render import render
+
+Located = TypeVar("Located", Problem, FoundLink)
 
 
 @dataclass
@@ -26,6 +30,7 @@ class Draft:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     issue: AssembledIssue | None = None
+    links: list[FoundLink] = field(default_factory=list)  # every address it links to, for Check links
 
     @property
     def ok(self) -> bool:
@@ -48,6 +53,7 @@ def evaluate(root: Path, date: dt.date, text: str) -> Draft:
             if draft.ok:
                 draft.warnings = [_back(p, mirror, root) for p in check(folder, date=date)]
                 draft.issue = assemble(_rooted(folder, Path(root)), date)
+                draft.links = [_back(link, mirror, root) for link in issue_links(folder, date)]
         except ContentError as exc:
             draft.errors = [_back(p, mirror, root) for p in exc.problems]
         except NewsletterError as exc:
@@ -75,8 +81,8 @@ def _mirror(root: Path, tmp: Path, date: dt.date, text: str) -> Path:
     return tmp
 
 
-def _back(problem: Problem, mirror: Path, root: Path) -> Problem:
-    """The problem as it would be reported on the real folder's file."""
+def _back(problem: Located, mirror: Path, root: Path) -> Located:
+    """The problem (or link) as it would be reported on the real folder's file."""
     try:
         relative = Path(problem.path).relative_to(mirror)
     except ValueError:

@@ -1,7 +1,7 @@
 """The desk's form and the YAML file: values read out for the form, and written back round-trip.
 
 Only the keys the form shows are touched, in place in ruamel.yaml's CommentedMap/CommentedSeq, so
-the editor's comments, key order, quoting and any key the form does not know (an image, say) stay.
+the editor's comments, key order, quoting and any key the form does not know stay.
 """
 
 from __future__ import annotations
@@ -17,11 +17,16 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
-ISSUE_KEYS = ("number", "date", "subject", "preheader", "intro", "networks", "items", "meetings", "resources")
+ISSUE_KEYS = (
+    "number", "date", "subject", "preheader", "intro", "networks", "items", "sections", "meetings", "resources"
+)  # fmt: skip
 ITEM_KEYS = ("programme", "update", "action", "links", "networks", "remind_until", "image")
+SECTION_KEYS = ("section", "title", "intro", "articles", "items")
+ARTICLE_KEYS = ("title", "body", "links", "networks", "image")
+IMAGE_KEYS = ("src", "alt")
 MEETING_KEYS = ("network", "title", "date", "start", "end", "location", "contact")
 RESOURCE_KEYS = ("title", "publisher", "published", "url")
-MARKDOWN = frozenset({"intro", "update", "action"})
+MARKDOWN = frozenset({"intro", "update", "action", "body"})
 DATES = frozenset({"date", "remind_until", "published"})
 FLOW_LISTS = frozenset({"networks"})
 
@@ -43,6 +48,7 @@ def form_values(text: str) -> Form:
         "preheader": _text(data.get("preheader")),
         "intro": _text(data.get("intro")),
         "items": [_item_values(i, n) for n, i in enumerate(data.get("items") or [])],
+        "sections": [_section_values(s, n) for n, s in enumerate(data.get("sections") or [])],
         "meetings": [
             {"origin": n, **{k: _text(m.get(k)) for k in MEETING_KEYS}}
             for n, m in enumerate(data.get("meetings") or [])
@@ -56,19 +62,52 @@ def form_values(text: str) -> Form:
 
 def _item_values(item: Any, origin: int) -> Form:
     item = item if isinstance(item, dict) else {}
-    links = [
-        f"{_text(link.get('text'))} | {_text(link.get('url'))}"
-        for link in item.get("links") or []
-        if isinstance(link, dict)
-    ]
     return {
         "origin": origin,
         "programme": _text(item.get("programme")),
         "update": _text(item.get("update")),
         "action": _text(item.get("action")),
-        "links": "\n".join(links),
-        "networks": [str(n) for n in item.get("networks") or []],
+        **_shared_values(item),
         "remind_until": _text(item.get("remind_until")),
+    }
+
+
+def _section_values(section: Any, origin: int) -> Form:
+    section = section if isinstance(section, dict) else {}
+    return {
+        "origin": origin,
+        "section": _text(section.get("section")),
+        "title": _text(section.get("title")),
+        "intro": _text(section.get("intro")),
+        "articles": [_article_values(a, n) for n, a in enumerate(section.get("articles") or [])],
+        "items": [_item_values(i, n) for n, i in enumerate(section.get("items") or [])],
+    }
+
+
+def _article_values(article: Any, origin: int) -> Form:
+    article = article if isinstance(article, dict) else {}
+    return {
+        "origin": origin,
+        "title": _text(article.get("title")),
+        "body": _text(article.get("body")),
+        **_shared_values(article),
+    }
+
+
+def _shared_values(entry: dict[str, Any]) -> Form:
+    """What items and articles both have: links, networks and a picture."""
+    links = [
+        f"{_text(link.get('text'))} | {_text(link.get('url'))}"
+        for link in entry.get("links") or []
+        if isinstance(link, dict)
+    ]
+    image = entry.get("image")
+    image = image if isinstance(image, dict) else {}
+    return {
+        "links": "\n".join(links),
+        "networks": [str(n) for n in entry.get("networks") or []],
+        "image_src": _text(image.get("src")),
+        "image_alt": _text(image.get("alt")),
     }
 
 
@@ -97,6 +136,7 @@ def apply_form(text: str, form: Form) -> str:
     for key in ("subject", "preheader", "intro"):
         _set(data, key, form.get(key, ""), ISSUE_KEYS)
     _set(data, "items", _merge(data.get("items"), form.get("items", []), _item), ISSUE_KEYS)
+    _set(data, "sections", _merge(data.get("sections"), form.get("sections", []), _section), ISSUE_KEYS)
     _set(data, "meetings", _merge(data.get("meetings"), form.get("meetings", []), _fields(MEETING_KEYS)), ISSUE_KEYS)
     resources = _merge(data.get("resources"), form.get("resources", []), _fields(RESOURCE_KEYS))
     _set(data, "resources", resources, ISSUE_KEYS)
@@ -108,13 +148,37 @@ def apply_form(text: str, form: Form) -> str:
 def _item(target: CommentedMap, values: Form) -> None:
     for key in ("programme", "update", "action"):
         _set(target, key, values.get(key, ""), ITEM_KEYS)
-    _set(target, "links", parse_links(values.get("links", "")), ITEM_KEYS)
-    networks = list(values.get("networks") or [])
-    if set(networks) != set(
-        target.get("networks") or []
-    ):  # ticked boxes come in the newsletter's order: keep the file's
-        _set(target, "networks", networks, ITEM_KEYS)
+    _shared(target, values, ITEM_KEYS)
     _set(target, "remind_until", values.get("remind_until", ""), ITEM_KEYS)
+
+
+def _section(target: CommentedMap, values: Form) -> None:
+    for key in ("section", "title", "intro"):
+        _set(target, key, values.get(key, ""), SECTION_KEYS)
+    _set(target, "articles", _merge(target.get("articles"), values.get("articles", []), _article), SECTION_KEYS)
+    _set(target, "items", _merge(target.get("items"), values.get("items", []), _item), SECTION_KEYS)
+
+
+def _article(target: CommentedMap, values: Form) -> None:
+    for key in ("title", "body"):
+        _set(target, key, values.get(key, ""), ARTICLE_KEYS)
+    _shared(target, values, ARTICLE_KEYS)
+
+
+def _shared(target: CommentedMap, values: Form, order: tuple[str, ...]) -> None:
+    """Links, networks and the picture of an item or article."""
+    _set(target, "links", parse_links(values.get("links", "")), order)
+    networks = list(values.get("networks") or [])
+    if set(networks) != set(target.get("networks") or []):  # ticked boxes come in the newsletter's order
+        _set(target, "networks", networks, order)
+    src, alt = str(values.get("image_src", "")).strip(), str(values.get("image_alt", "")).strip()
+    image = target.get("image")
+    if not isinstance(image, CommentedMap):
+        image = CommentedMap()
+        image.fa.set_flow_style()  # `image: {src: chart.png, alt: ...}`, as FORMAT.md writes it
+    _set(image, "src", src, IMAGE_KEYS)
+    _set(image, "alt", alt, IMAGE_KEYS)  # a picture without alt text: the reader names the missing field
+    _set(target, "image", image, order)
 
 
 def _fields(order: tuple[str, ...]) -> Callable[[CommentedMap, Form], None]:
@@ -175,8 +239,8 @@ def _set(target: CommentedMap, key: str, value: Any, order: tuple[str, ...]) -> 
 
 def _typed(key: str, value: Any) -> Any:
     """The form's value as YAML should hold it; None for an empty field."""
-    if isinstance(value, CommentedSeq):
-        return value if len(value) or key == "items" else None
+    if isinstance(value, CommentedSeq | CommentedMap):
+        return value if len(value) else None
     if isinstance(value, list):
         if not value:
             return None
