@@ -16,10 +16,10 @@ from ..errors import ConfigError, NotFound, Problem, display_path
 from ..folder import Folder, load_folder
 from ..linkcheck import check_links, issue_links
 from ..render import render
-from .common import add_date, add_dir, settings
+from .common import Commands, add_date, add_dir, settings
 
 
-def register(commands) -> None:
+def register(commands: Commands) -> None:
     """Add this module's commands to the `newsletter` parser."""
     p = commands.add_parser("check", help="validate the content and warn about what would read or deliver badly")
     add_dir(p)
