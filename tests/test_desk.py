@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import re
 from email import policy
 from pathlib import Path
 
@@ -338,3 +339,15 @@ def test_markdown_is_rendered_as_the_email_renders_it(desk: httpx.Client) -> Non
     assert "<strong>the guide</strong>" in reply.json()["html"][0] and "<script>" not in reply.json()["html"][2]
     assert desk.post("/markdown", json={"texts": "one"}, headers=token(desk)).status_code == 400
     assert desk.post("/markdown", json={"texts": texts}).status_code == 403
+
+
+def test_the_email_beside_the_form_shows_the_folders_pictures_from_the_desk(desk: httpx.Client) -> None:
+    """Pictures are linked from the public site in the email; the desk shows them before they are published."""
+    form = form_values((desk.root / "content" / "issues" / f"{LATEST}.yaml").read_text())  # type: ignore[attr-defined]
+    html = desk.post(f"/issues/{LATEST}/render", json={"form": form}, headers=token(desk)).json()["html"]
+    [src] = re.findall(r'src="(/images/[0-9a-f]{16}-children-playing\.png)"', html)
+    picture = desk.get(src)
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    assert picture.content == (desk.root / "content" / "images" / "children-playing.png").read_bytes()  # type: ignore[attr-defined]
+    assert desk.get("/images/0000000000000000-..%2Fnewsletter.yaml").status_code == 404
+    assert "news.improvement.example.org/images/" not in html

@@ -38,7 +38,11 @@ class Draft:
 
     def html(self, networks: frozenset[str] | None = None) -> str | None:
         """The email as a reader of `networks` sees it (None: the full issue); None while the draft has errors."""
-        return render(self.issue.variant(networks)).html if self.issue else None
+        if self.issue is None:
+            return None
+        html = render(self.issue.variant(networks)).html
+        # the pictures from this desk (its /images/ route) rather than the public site, which may not have them yet
+        return html.replace(f"{self.issue.newsletter.public_url.rstrip('/')}/images/", "/images/")
 
 
 def evaluate(root: Path, date: dt.date, text: str) -> Draft:
