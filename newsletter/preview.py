@@ -27,8 +27,10 @@ from starlette.routing import Route
 from .asgi import BodyLimit
 from .assembly import assemble
 from .checks import check
+from .content import Newsletter
 from .errors import ContentError, NewsletterError, Problem
 from .folder import Folder, load_folder
+from .images import PUBLIC_NAME, BadImage, read_image
 from .render import TEMPLATES, Rendered, render
 
 WATCHED = frozenset({".yaml", ".yml", ".j2", ".css"})
@@ -160,9 +162,12 @@ def create_preview_app(root: Path, *, date: dt.date | None = None, allowed_hosts
 
     async def email_html(request: Request) -> Response:
         view = preview.view(request.query_params.get("date"), request.query_params.get("network"))
-        if view.rendered is None:
+        if view.rendered is None or view.folder is None:
             return HTMLResponse(_error_page(view.errors), status_code=422)
-        return HTMLResponse(view.rendered.html)
+        return HTMLResponse(local_pictures(view.rendered.html, view.folder.newsletter))
+
+    def images(request: Request) -> Response:
+        return picture(root, request.path_params["file"])
 
     async def email_text(request: Request) -> Response:
         view = preview.view(request.query_params.get("date"), request.query_params.get("network"))
@@ -189,6 +194,7 @@ def create_preview_app(root: Path, *, date: dt.date | None = None, allowed_hosts
         Route("/", page),
         Route("/email.html", email_html),
         Route("/email.txt", email_text),
+        Route("/images/{file}", images),
         Route("/events", events),
     ]
     hosts = [*LOCAL_HOSTS, *(host.lower() for host in allowed_hosts)]
@@ -321,3 +327,21 @@ def _error_page(errors: list[str]) -> str:
         "<body style='font:15px/1.5 sans-serif;padding:16px;color:#b3261e'>"
         f"<h1 style='font-size:18px'>The issue cannot be shown</h1><ul>{items}</ul></body></html>"
     )
+
+
+def local_pictures(html: str, newsletter: Newsletter) -> str:
+    """The email with its pictures taken from this server's /images/ rather than the public site,
+    which may not have them yet (the preview and the desk show drafts)."""
+    return html.replace(f"{newsletter.public_url.rstrip('/')}/images/", "/images/")
+
+
+def picture(root: Path, file: str) -> Response:
+    """A picture of ROOT/content/images/ by its public name (<digest>-<name>), or 404."""
+    match = PUBLIC_NAME.fullmatch(file)
+    try:
+        if match is None:
+            raise BadImage("not a picture address")
+        found = read_image(Path(root) / "content" / "images", match.group(2))
+    except BadImage:
+        return PlainTextResponse("No such picture\n", status_code=404)
+    return Response(found.path.read_bytes(), media_type=found.media_type, headers={"Cache-Control": "no-store"})

@@ -216,3 +216,13 @@ def test_ctrl_c_stops_at_once_and_quietly_with_a_tab_open(example_dir, presses):
     assert err.strip().splitlines() == [f"Preview at {base}/ (Ctrl+C to stop)"]
     browser.join(5)
     assert not browser.is_alive()  # the tab's stream was ended, not left hanging
+
+
+def test_the_previewed_email_shows_the_folders_pictures_before_they_are_published(example_dir):
+    app = create_preview_app(example_dir)
+    email = get(app, "/email.html").text
+    [src] = re.findall(r'src="(/images/[0-9a-f]{16}-children-playing\.png)"', email)
+    picture = get(app, src)
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    assert picture.content == (example_dir / "content" / "images" / "children-playing.png").read_bytes()
+    assert get(app, "/images/not-a-picture").status_code == 404

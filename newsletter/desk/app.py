@@ -26,9 +26,9 @@ from ..delivery import SendConfig
 from ..delivery.variants import composer
 from ..errors import NewsletterError, Problem
 from ..folder import Folder, image_files, load_folder
-from ..images import PUBLIC_NAME, BadImage, read_image
 from ..linkcheck import check_links
 from ..markup import to_html
+from ..preview import picture
 from ..subscribers import Status
 from ..transports.base import Transport
 from . import drafts, editing
@@ -89,7 +89,7 @@ def create_desk_app(
         Route("/", issues_page),
         Route("/new", new, methods=["POST"]),
         Route("/static/{name}", static),
-        Route("/images/{file}", picture),
+        Route("/images/{file}", images),
         Route("/markdown", markdown, methods=["POST"]),
         Route("/issues/{date}", issue_page),
         Route("/issues/{date}/render", render_draft, methods=["POST"]),
@@ -194,17 +194,10 @@ async def markdown(request: Request) -> Response:
 # the form's actions --------------------------------------------------------------------------
 
 
-def picture(request: Request) -> Response:
-    """A picture of content/images/ by its public name, so the email beside the form shows it before it is published."""
+def images(request: Request) -> Response:
+    """The folder's pictures, so the email beside the form shows them before they are published."""
     desk: Desk = request.app.state.desk
-    match = PUBLIC_NAME.fullmatch(request.path_params["file"])
-    try:
-        if match is None:
-            raise BadImage("not a picture address")
-        found = read_image(desk.root / "content" / "images", match.group(2))
-    except BadImage:
-        raise HTTPException(404, "No such picture") from None
-    return Response(found.path.read_bytes(), media_type=found.media_type, headers={"Cache-Control": "no-store"})
+    return picture(desk.root, request.path_params["file"])
 
 
 async def render_draft(request: Request) -> Response:

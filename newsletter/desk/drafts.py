@@ -17,6 +17,7 @@ from ..checks import check
 from ..errors import ContentError, NewsletterError, Problem
 from ..folder import Folder, load_folder
 from ..linkcheck import FoundLink, issue_links
+from ..preview import local_pictures
 from ..render import render
 
 Located = TypeVar("Located", Problem, FoundLink)
@@ -40,9 +41,7 @@ class Draft:
         """The email as a reader of `networks` sees it (None: the full issue); None while the draft has errors."""
         if self.issue is None:
             return None
-        html = render(self.issue.variant(networks)).html
-        # the pictures from this desk (its /images/ route) rather than the public site, which may not have them yet
-        return html.replace(f"{self.issue.newsletter.public_url.rstrip('/')}/images/", "/images/")
+        return local_pictures(render(self.issue.variant(networks)).html, self.issue.newsletter)
 
 
 def evaluate(root: Path, date: dt.date, text: str) -> Draft:
