@@ -175,6 +175,30 @@ def test_firing_with_a_valid_issue_delivers_it_once(news, engine, smtp_server):
     assert len(smtp_server.messages) == len(expected)
 
 
+def test_each_send_a_firing_starts_over_smtp_without_dkim_warns_once(news, engine, smtp_server, tmp_path, caplog):
+    friday = dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON)
+    write_issue(news, dt.date(2026, 12, 4))
+    caplog.set_level("WARNING", logger="newsletter.scheduler")
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "without DKIM" in r.getMessage()]
+
+    assert fire(news, engine, smtp_server, friday).outcome == Outcome.SENT
+    assert warnings() == [f"issue 2026-11-27: {schedule.firing.UNSIGNED_WARNING}"]
+    assert fire(news, engine, smtp_server, friday).outcome == Outcome.ALREADY_SENT  # no send started: no warning
+    assert fire(news, engine, smtp_server, friday + dt.timedelta(days=7)).outcome == Outcome.SENT
+    assert len(warnings()) == 2 and "issue 2026-12-04" in warnings()[1]
+
+    async def to_the_outbox() -> schedule.FiringResult:
+        async with OutboxTransport(tmp_path / "outbox") as transport:
+            at = friday + dt.timedelta(days=14)
+            write_issue(news, at.date())
+            return await schedule.fire(news, engine, transport, config=SendConfig(SIGNER), at=at)
+
+    assert asyncio.run(to_the_outbox()).outcome == Outcome.SENT
+    assert len(warnings()) == 2  # the outbox is not mail sent: nothing to sign
+
+
 def test_firing_without_an_issue_tells_the_editor_and_sends_nothing(news, engine, smtp_server):
     result = fire(news, engine, smtp_server, dt.datetime(2026, 12, 4, 9, 0, tzinfo=LONDON))
     assert result.outcome == Outcome.NO_ISSUE
@@ -785,7 +809,7 @@ def test_schedule_run_reads_the_inbound_mailbox_in_the_background_until_stopped(
     config = Settings(
         inbound_url=f"maildir://{root}",
         unsubscribe_address="unsubscribe@news.improvement.example.org",
-        secret_key="schedule-inbound-key",
+        secret_key="schedule-inbound-key, 32 characters or more",
         database_url=f"sqlite:///{tmp_path / 'inbound.db'}",
         smtp_url=None,
         outbox_dir=tmp_path / "outbox",

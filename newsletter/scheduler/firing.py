@@ -23,12 +23,17 @@ from ..delivery import SendConfig
 from ..errors import ContentError, NewsletterError, NoRecipients
 from ..folder import load_folder, load_newsletter
 from ..message import notice as notice_message
-from ..transports import Transport
+from ..transports import SMTPTransport, Transport
 from .notices import Notice, compose
 from .readiness import IssueCheck, check_issues
 from .timing import issue_date, local, repeated_hour
 
 log = logging.getLogger(__name__)
+
+UNSIGNED_WARNING = (
+    "sending over SMTP without DKIM: Gmail and Yahoo reject or junk unsigned bulk mail;"
+    " set NEWSLETTER_DKIM_KEY_FILE and NEWSLETTER_DKIM_SELECTOR (see `newsletter dns`)"
+)
 
 
 class Outcome(StrEnum):
@@ -165,6 +170,8 @@ async def _send(
     stop: asyncio.Event | None,
 ) -> FiringResult:
     """Send the issue of `date` as `newsletter send` would; if the send cannot start or stops, the editor is told."""
+    if config.dkim is None and isinstance(transport, SMTPTransport):
+        log.warning("issue %s: %s", date, UNSIGNED_WARNING)  # once per send, as `newsletter send` warns
     try:
         summary = await delivery.send_issue(load_folder(root), engine, transport, config=config, date=date, stop=stop)
     except NoRecipients as exc:
