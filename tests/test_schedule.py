@@ -55,6 +55,7 @@ def write_issue(root: Path, date: dt.date, **changes) -> Path:
         "items": [{"programme": f"The update of {date}", "update": "Something happened this week."}],
         **changes,
     }
+    data.setdefault("subject", f"What happened in the week to {date}")  # last, so the lines above keep their numbers
     path = root / "content" / "issues" / f"{date}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -166,7 +167,7 @@ def test_firing_with_a_valid_issue_delivers_it_once(news, engine, smtp_server):
     expected = recipients(engine, result.date)
     assert expected and sorted(to_subscribers(smtp_server)) == sorted(expected)
     subjects = {parsed(m.data)["Subject"] for m in smtp_server.messages}
-    assert subjects == {"Regional Improvement Weekly – Update No 119 – 27 November 2026"}
+    assert subjects == {"Update No 119: exploitation study, Family Support Act duties, SEND inspections"}
     assert notices(smtp_server) == []
 
     # The same firing again (a second scheduler, a restart): the ledger has it, nothing more is sent.
