@@ -680,8 +680,24 @@ def test_schedule_next_counts_checks_warnings_which_do_not_stop_a_send(example_d
 
 def notices_recorded(engine: sa.Engine) -> list[tuple[str, dt.date]]:
     with engine.connect() as conn:
-        table = ledger.notices_table
+        table = schedule.notices_table
         return [(r.kind, r.issue_date) for r in conn.execute(sa.select(table.c.kind, table.c.issue_date))]
+
+
+def test_the_schedulers_notices_table_matches_its_migration(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from newsletter.store import metadata
+
+    assert schedule.notices_table.metadata is metadata  # one MetaData for every table, migrated with the rest
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert [d for d in diff if "notices" in repr(d)] == []
+    at = dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON)
+    assert schedule.first_notice(engine, firing_at=at, kind="missed", issue_date=at.date())
+    assert not schedule.first_notice(engine, firing_at=at, kind="missed", issue_date=at.date())
+    assert notices_recorded(engine) == [("missed", dt.date(2026, 11, 27))]
 
 
 def test_firing_with_no_subscribers_tells_the_editor_and_records_no_send(example_dir, engine, tmp_path):
