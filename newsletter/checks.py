@@ -72,7 +72,11 @@ def check(folder: Folder, *, date: dt.date | None = None) -> list[Problem]:
             ("sender", "name"),
             f"the From name is {len(sender)} characters: inboxes show about {FROM_NAME_LIMIT}, so readers see it cut",
         )
-    if issue.subject and says_nothing(issue.subject, folder.newsletter.name, issue.number):
+    if not issue.subject:
+        warn(
+            source, ("subject",), "no subject: the default says only the name and number; say what this issue is about"
+        )
+    elif says_nothing(issue.subject, folder.newsletter.name, issue.number):
         warn(
             source, ("subject",), "the subject says only the newsletter's name and number: say what this issue is about"
         )

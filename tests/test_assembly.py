@@ -29,7 +29,7 @@ def root(example_dir: Path) -> Path:
 def test_example_issue(example_dir: Path):
     issue = assemble(load_folder(example_dir))
     assert (issue.number, issue.date) == (119, D(2026, 11, 27))
-    assert issue.subject == "Regional Improvement Weekly – Update No 119 – 27 November 2026"
+    assert issue.subject == "Update No 119: exploitation study, Family Support Act duties, SEND inspections"
     assert issue.preheader == "Preventing exploitation outside the home: a two-year study"
     assert [r.item.programme for r in issue.reminders] == [
         "Future dates for network meetings",
@@ -43,6 +43,11 @@ def test_example_issue(example_dir: Path):
     ]
     assert [r.published for r in issue.resources] == [D(2026, 11, 24), D(2026, 11, 18), D(2026, 11, 2)]
     assert len(issue.contacts) == 5
+
+
+def test_without_a_subject_the_default_names_the_newsletter_number_and_date(root: Path):
+    write_issue(root, D(2026, 11, 27), 119)
+    assert assemble(load_folder(root)).subject == "Regional Improvement Weekly – Update No 119 – 27 November 2026"
 
 
 def test_subject_and_preheader_given(root: Path):

@@ -166,7 +166,11 @@ def test_a_from_name_longer_than_an_inbox_shows_is_a_warning(example_dir):
 
 def test_a_subject_that_says_only_the_name_and_number_is_a_warning(example_dir):
     issue = example_dir / "content" / "issues" / "2026-11-27.yaml"
-    text = issue.read_text()
+    text = "".join(line for line in issue.read_text().splitlines(keepends=True) if not line.startswith("subject:"))
+    issue.write_text(text)
+    [problem] = check(load_folder(example_dir))  # the default subject says only the name, number and date
+    assert (problem.line, problem.field) == (1, "subject")
+    assert problem.message == "no subject: the default says only the name and number; say what this issue is about"
     for subject in ("Regional Improvement Weekly – Update No 119", "Regional Improvement Weekly #119, 27 Nov 2026"):
         issue.write_text(f"subject: {subject}\n" + text)
         [problem] = check(load_folder(example_dir))

@@ -30,7 +30,11 @@ def test_the_sample_weekly_imports_and_passes_check(capsys, example_dir: Path) -
     issue = example_dir / "content" / "issues" / "2026-11-13.yaml"
     assert out.startswith(f"wrote {issue} (Update No 117, 2026-11-13)\n")
     assert "legacy-weekly.txt:5: a lone heading or picture caption (an image's alt text?)" in out
-    assert out.endswith("newsletter check: no errors, 0 warnings\n")
+    [warning] = [line for line in out.splitlines() if ": warning: " in line]  # the old text has no subject line
+    assert warning.startswith(f"{issue}:") and warning.endswith(
+        ": warning: subject: no subject: the default says only the name and number; say what this issue is about"
+    )
+    assert out.endswith("newsletter check: no errors, 1 warning\n")
     assert "New contacts" not in out  # all five are in the example's newsletter.yaml already
     assert read(issue)["number"] == 117
     assert run(capsys, "check", "--dir", example_dir, "--date", "2026-11-13")[0] == 0

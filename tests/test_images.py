@@ -96,13 +96,13 @@ def test_a_bad_picture_stops_the_issue_with_its_line(example_dir: Path, content,
     issue.write_text(issue.read_text().replace("src: children-playing.png", f"src: {src}"))
     with pytest.raises(ContentError) as caught:
         load_folder(example_dir).issue()
-    assert "2026-11-27.yaml:9: items[1].image.src: " in str(caught.value) and expected in str(caught.value)
+    assert "2026-11-27.yaml:10: items[1].image.src: " in str(caught.value) and expected in str(caught.value)
 
 
 def test_alt_is_required(example_dir: Path):
     issue = example_dir / ISSUE
     issue.write_text(issue.read_text().replace("      alt: Three children playing happily together\n", ""))
-    with pytest.raises(ContentError, match=r"2026-11-27.yaml:8: items\[1\].image.alt: required field is missing"):
+    with pytest.raises(ContentError, match=r"2026-11-27.yaml:9: items\[1\].image.alt: required field is missing"):
         load_folder(example_dir).issue()
 
 

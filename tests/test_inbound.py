@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -246,6 +247,45 @@ def test_a_real_maildir_is_read_and_each_message_moved_to_a_maildir_plus_plus_fo
 def test_a_bad_inbound_url_is_one_line(url):
     with pytest.raises(ConfigError, match="inbound URL"):
         open_mailbox(url)
+
+
+@pytest.mark.parametrize("special", ["#", "@", "/", "?"])
+@pytest.mark.parametrize("scheme", ["imaps", "imap", "pop3"])
+def test_a_password_with_a_special_character_is_never_printed_in_part(scheme, special):
+    password = f"Kq7v{special}Zp9w"
+    url = f"{scheme}://news:{password}@mail.example.org:port/INBOX"  # a bad port, so that every URL is refused
+    with pytest.raises(ConfigError) as caught:
+        open_mailbox(url)
+    said = str(caught.value)
+    assert "Kq7v" not in said and "Zp9w" not in said and "\n" not in said
+    assert f"{scheme}://***@mail.example.org" in said
+    if scheme != "pop3" and special != "@":
+        assert "percent-encode" in said and "%23" in said
+
+
+@pytest.mark.parametrize("special", ["#", "/", "?"])
+def test_a_password_with_a_special_character_must_be_percent_encoded(special):
+    password = f"Kq7v{special}Zp9w"
+    with pytest.raises(ConfigError, match="percent-encode") as caught:
+        open_mailbox(f"imaps://news:{password}@mail.example.org/INBOX")
+    assert "Kq7v" not in str(caught.value) and "Zp9w" not in str(caught.value)
+    box = open_mailbox(f"imaps://news:{quote(password, safe='')}@mail.example.org/INBOX")
+    assert (box.host, box.user, box._password, box.folder) == ("mail.example.org", "news", password, "INBOX")
+
+
+@pytest.mark.parametrize("special", ["#", "/", "?"])
+def test_newsletter_inbound_names_a_bad_url_in_one_line_without_the_password(monkeypatch, capsys, example_dir, special):
+    from newsletter.cli import main
+
+    monkeypatch.setenv("NEWSLETTER_INBOUND_URL", f"imaps://news:Kq7v{special}Zp9w@mail.example.org/INBOX")
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET * 3)
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{example_dir / 'newsletter.db'}")
+
+    code = main(["inbound", "--dir", str(example_dir)])
+
+    err = capsys.readouterr().err
+    assert code == 1 and err.strip().count("\n") == 0 and "imaps://***@mail.example.org" in err
+    assert "percent-encode" in err and "Kq7v" not in err and "Zp9w" not in err
 
 
 def test_migration_0005_makes_exactly_the_tables_the_code_declares(engine):

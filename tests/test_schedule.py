@@ -55,6 +55,7 @@ def write_issue(root: Path, date: dt.date, **changes) -> Path:
         "items": [{"programme": f"The update of {date}", "update": "Something happened this week."}],
         **changes,
     }
+    data.setdefault("subject", f"What happened in the week to {date}")  # last, so the lines above keep their numbers
     path = root / "content" / "issues" / f"{date}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -166,13 +167,37 @@ def test_firing_with_a_valid_issue_delivers_it_once(news, engine, smtp_server):
     expected = recipients(engine, result.date)
     assert expected and sorted(to_subscribers(smtp_server)) == sorted(expected)
     subjects = {parsed(m.data)["Subject"] for m in smtp_server.messages}
-    assert subjects == {"Regional Improvement Weekly – Update No 119 – 27 November 2026"}
+    assert subjects == {"Update No 119: exploitation study, Family Support Act duties, SEND inspections"}
     assert notices(smtp_server) == []
 
     # The same firing again (a second scheduler, a restart): the ledger has it, nothing more is sent.
     again = fire(news, engine, smtp_server, at)
     assert again.outcome == Outcome.ALREADY_SENT
     assert len(smtp_server.messages) == len(expected)
+
+
+def test_each_send_a_firing_starts_over_smtp_without_dkim_warns_once(news, engine, smtp_server, tmp_path, caplog):
+    friday = dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON)
+    write_issue(news, dt.date(2026, 12, 4))
+    caplog.set_level("WARNING", logger="newsletter.scheduler")
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "without DKIM" in r.getMessage()]
+
+    assert fire(news, engine, smtp_server, friday).outcome == Outcome.SENT
+    assert warnings() == [f"issue 2026-11-27: {schedule.firing.UNSIGNED_WARNING}"]
+    assert fire(news, engine, smtp_server, friday).outcome == Outcome.ALREADY_SENT  # no send started: no warning
+    assert fire(news, engine, smtp_server, friday + dt.timedelta(days=7)).outcome == Outcome.SENT
+    assert len(warnings()) == 2 and "issue 2026-12-04" in warnings()[1]
+
+    async def to_the_outbox() -> schedule.FiringResult:
+        async with OutboxTransport(tmp_path / "outbox") as transport:
+            at = friday + dt.timedelta(days=14)
+            write_issue(news, at.date())
+            return await schedule.fire(news, engine, transport, config=SendConfig(SIGNER), at=at)
+
+    assert asyncio.run(to_the_outbox()).outcome == Outcome.SENT
+    assert len(warnings()) == 2  # the outbox is not mail sent: nothing to sign
 
 
 def test_firing_without_an_issue_tells_the_editor_and_sends_nothing(news, engine, smtp_server):
@@ -655,8 +680,24 @@ def test_schedule_next_counts_checks_warnings_which_do_not_stop_a_send(example_d
 
 def notices_recorded(engine: sa.Engine) -> list[tuple[str, dt.date]]:
     with engine.connect() as conn:
-        table = ledger.notices_table
+        table = schedule.notices_table
         return [(r.kind, r.issue_date) for r in conn.execute(sa.select(table.c.kind, table.c.issue_date))]
+
+
+def test_the_schedulers_notices_table_matches_its_migration(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from newsletter.store import metadata
+
+    assert schedule.notices_table.metadata is metadata  # one MetaData for every table, migrated with the rest
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert [d for d in diff if "notices" in repr(d)] == []
+    at = dt.datetime(2026, 11, 27, 9, 0, tzinfo=LONDON)
+    assert schedule.first_notice(engine, firing_at=at, kind="missed", issue_date=at.date())
+    assert not schedule.first_notice(engine, firing_at=at, kind="missed", issue_date=at.date())
+    assert notices_recorded(engine) == [("missed", dt.date(2026, 11, 27))]
 
 
 def test_firing_with_no_subscribers_tells_the_editor_and_records_no_send(example_dir, engine, tmp_path):

@@ -19,6 +19,7 @@ from ..content import Newsletter
 from ..delivery import DeliveryOptions, SendConfig
 from ..dkim import DKIMKey
 from ..errors import ConfigError, display_path
+from ..scheduler.firing import UNSIGNED_WARNING
 from ..settings import Settings
 from ..store import open_store
 from ..tokens import Signer
@@ -120,11 +121,7 @@ def send_config(config: Settings, root: Path, newsletter: Newsletter, *, dry_run
     sign = signer(config, root, dry_run=dry_run)
     dkim = dkim_key(config, newsletter)
     if dkim is None and config.smtp_url and not dry_run:
-        print(
-            "warning: sending over SMTP without DKIM: Gmail and Yahoo reject or junk unsigned bulk mail;"
-            " set NEWSLETTER_DKIM_KEY_FILE and NEWSLETTER_DKIM_SELECTOR (see `newsletter dns`)",
-            file=sys.stderr,
-        )
+        print(f"warning: {UNSIGNED_WARNING}", file=sys.stderr)
     return SendConfig(
         sign,
         options=delivery_options(config),

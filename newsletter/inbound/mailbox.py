@@ -20,6 +20,7 @@ from typing import Protocol, Self
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigError, NewsletterError
+from ..urls import PERCENT_ENCODE, redacted, split
 
 PROCESSED = "Processed"
 UNRECOGNISED = "Unrecognised"
@@ -63,38 +64,36 @@ class Mailbox(Protocol):
 
 
 def open_mailbox(url: str, *, ssl_context: ssl.SSLContext | None = None) -> Mailbox:
-    """The mailbox that NEWSLETTER_INBOUND_URL names (not yet connected: use it with `with`)."""
-    parts = urlsplit(url)
-    if parts.scheme == "maildir":
-        if not parts.path:
+    """The mailbox that NEWSLETTER_INBOUND_URL names (not yet connected: use it with `with`).
+
+    A bad URL is a ConfigError showing `scheme://***@host`: no part of the user name or password.
+    """
+    scheme = url.partition("://")[0]
+    if scheme == "maildir":
+        path = urlsplit(url).path
+        if not path:
             raise ConfigError(f"inbound URL {url!r}: maildir:///path/to/Maildir needs a path")
-        return MaildirMailbox(Path(unquote(parts.path)))
-    if parts.scheme not in ("imap", "imaps"):
-        raise ConfigError(f"inbound URL {_redacted(url)!r}: use imaps://, imap:// (STARTTLS) or maildir://")
+        return MaildirMailbox(Path(unquote(path)))
+    if scheme not in ("imap", "imaps"):
+        raise ConfigError(f"inbound URL {redacted(url)!r}: use imaps://, imap:// (STARTTLS) or maildir://")
+    parts = split(url)
+    if parts is None:
+        raise ConfigError(
+            f"inbound URL {redacted(url)!r}: expected {scheme}://user:pass@host[:port]/INBOX; {PERCENT_ENCODE}"
+        )
     if not parts.hostname or parts.username is None or parts.password is None:
         raise ConfigError(
-            f"inbound URL {_redacted(url)!r}: give the user, password and host (imaps://user:pass@host/INBOX)"
+            f"inbound URL {redacted(url)!r}: give the user, password and host (imaps://user:pass@host/INBOX)"
         )
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError(f"inbound URL {_redacted(url)!r}: the port is not a number") from None
     return ImapMailbox(
         parts.hostname,
-        port or (993 if parts.scheme == "imaps" else 143),
+        parts.port or (993 if scheme == "imaps" else 143),
         user=unquote(parts.username),
         password=unquote(parts.password),
         folder=unquote(parts.path.strip("/")) or "INBOX",
-        starttls=parts.scheme == "imap",
+        starttls=scheme == "imap",
         ssl_context=ssl_context,
     )
-
-
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
 # in memory -------------------------------------------------------------------------------------

@@ -3,12 +3,11 @@
 A recipient's row moves queued -> sending (claimed, with a lease) -> sent | deferred | failed, or
 to suppressed when the subscriber unsubscribed or left the issue's networks before it was their
 turn. By concern: `tables` (the rows and their states), `sends`, `claims` (claim, record, renew,
-release, requeue, next due), `quota` (the hourly quota every sender shares), `report` (the status of a
-send) and, for now, `notices` (the scheduler's notices to the editor).
+release, requeue, next due), `quota` (the hourly quota every sender shares) and `report` (the status of a
+send). The scheduler keeps its own record of the notices it sent the editor (scheduler/notices.py).
 """
 
 from .claims import Claim, Outcome, claim, next_due, record, release, release_dead, renew, requeue
-from .notices import first_notice
 from .quota import HOURLY_LOCK_KEY, hourly_room_at
 from .report import Failure, SendStatus, Tally, status, tally
 from .sends import (
@@ -34,7 +33,6 @@ from .tables import (
     UTCDateTime,
     deliveries_table,
     network_key,
-    notices_table,
     now,
     sends_table,
     split_key,
@@ -60,13 +58,11 @@ __all__ = [
     "deliveries_table",
     "discard_untried",
     "finish",
-    "first_notice",
     "get_send",
     "hourly_room_at",
     "latest_send",
     "network_key",
     "next_due",
-    "notices_table",
     "now",
     "pause",
     "recipient_count",

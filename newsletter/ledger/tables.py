@@ -1,4 +1,4 @@
-"""The ledger's tables (sends, deliveries, notices), the states a delivery moves through, and small shared helpers."""
+"""The ledger's tables (sends, deliveries), the states a delivery moves through, and small shared helpers."""
 
 from __future__ import annotations
 
@@ -77,18 +77,6 @@ deliveries_table = sa.Table(
     sa.CheckConstraint("state IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'suppressed')", name="state"),
     sa.Index(None, "send_id", "state", "id"),
     sa.Index(None, "state", "sent_at"),  # the hourly rate limit's count
-)
-
-# A row per notice to the editor about a firing: the unique key lets one of two schedulers send it.
-notices_table = sa.Table(
-    "notices",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("firing_at", UTCDateTime, nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),  # the firing's outcome: no issue, invalid, failed, missed
-    sa.Column("issue_date", sa.Date, nullable=False),
-    sa.Column("told_at", UTCDateTime, nullable=False),
-    sa.UniqueConstraint("firing_at", "kind"),
 )
 
 

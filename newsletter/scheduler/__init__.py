@@ -14,7 +14,7 @@ from ..content import Schedule
 from ..errors import ConfigError
 from .firing import FiringResult, Outcome, already_sent, editor_address, fire, missed, tell_editor, tell_editor_once
 from .forewarn import Forewarning, forewarn
-from .notices import Notice, compose
+from .notices import Notice, compose, first_notice, notices_table
 from .readiness import IssueCheck, check_issues
 from .runner import (
     DEFAULT_GRACE,
@@ -49,11 +49,13 @@ __all__ = [
     "cron_trigger",
     "editor_address",
     "fire",
+    "first_notice",
     "forewarn",
     "issue_date",
     "local",
     "missed",
     "next_firings",
+    "notices_table",
     "repeated_hour",
     "run",
     "start_scheduler",

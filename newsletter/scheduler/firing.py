@@ -1,7 +1,7 @@
 """One firing: send the issue dated that day, or tell the editor why not (missing, invalid, nobody, stopped, missed).
 
 The delivery ledger's one send per issue date makes a second firing (a second scheduler, the
-autumn's repeated hour) a no-op instead of a second send, and its notices table a second notice.
+autumn's repeated hour) a no-op instead of a second send, and the notices table a second notice.
 """
 
 from __future__ import annotations
@@ -23,12 +23,17 @@ from ..delivery import SendConfig
 from ..errors import ContentError, NewsletterError, NoRecipients
 from ..folder import load_folder, load_newsletter
 from ..message import notice as notice_message
-from ..transports import Transport
-from .notices import Notice, compose
+from ..transports import SMTPTransport, Transport
+from .notices import Notice, compose, first_notice
 from .readiness import IssueCheck, check_issues
 from .timing import issue_date, local, repeated_hour
 
 log = logging.getLogger(__name__)
+
+UNSIGNED_WARNING = (
+    "sending over SMTP without DKIM: Gmail and Yahoo reject or junk unsigned bulk mail;"
+    " set NEWSLETTER_DKIM_KEY_FILE and NEWSLETTER_DKIM_SELECTOR (see `newsletter dns`)"
+)
 
 
 class Outcome(StrEnum):
@@ -84,8 +89,8 @@ async def tell_editor_once(
     date: dt.date,
     kind: str,
 ) -> str | None:
-    """tell_editor, unless the ledger shows this firing's `kind` of notice was sent (by another scheduler, a retry)."""
-    if not ledger.first_notice(engine, firing_at=at, kind=kind, issue_date=date):
+    """tell_editor, unless the notices table shows this firing's `kind` of notice was sent (by another scheduler, a retry)."""
+    if not first_notice(engine, firing_at=at, kind=kind, issue_date=date):
         log.info("the editor was already told about the firing at %s (%s)", at.isoformat(), kind)
         return None
     return await tell_editor(newsletter, transport, notice)
@@ -165,6 +170,8 @@ async def _send(
     stop: asyncio.Event | None,
 ) -> FiringResult:
     """Send the issue of `date` as `newsletter send` would; if the send cannot start or stops, the editor is told."""
+    if config.dkim is None and isinstance(transport, SMTPTransport):
+        log.warning("issue %s: %s", date, UNSIGNED_WARNING)  # once per send, as `newsletter send` warns
     try:
         summary = await delivery.send_issue(load_folder(root), engine, transport, config=config, date=date, stop=stop)
     except NoRecipients as exc:

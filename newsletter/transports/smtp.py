@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import ssl
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -38,6 +37,7 @@ from ..errors import (
 )
 from ..message import Outgoing
 from ..ratelimit import RateLimiter
+from ..urls import PERCENT_ENCODE, redacted
 from .base import BaseTransport
 
 _STALE = (aiosmtplib.SMTPServerDisconnected, ConnectionError)
@@ -70,8 +70,7 @@ class Relay:
             or parts.fragment
         ):
             raise ConfigError(
-                f"invalid SMTP URL {_redacted(url)!r}: expected smtp://[user:pass@]host[:port] or smtps://...;"
-                " percent-encode any : / ? # @ % in the user name or password (# as %23, @ as %40, / as %2F, ? as %3F)"
+                f"invalid SMTP URL {redacted(url)!r}: expected smtp://[user:pass@]host[:port] or smtps://...; {PERCENT_ENCODE}"
             )
         implicit_tls = parts.scheme == "smtps"
         return cls(
@@ -84,15 +83,6 @@ class Relay:
 
     def __str__(self) -> str:
         return f"{'smtps' if self.implicit_tls else 'smtp'}://{self.host}:{self.port}"
-
-
-def _redacted(url: str) -> str:
-    """`url` as it may be printed: what precedes the last @ (user name, password) is ***; without an @, the host."""
-    scheme, colon, rest = url.partition("://")
-    if not colon:
-        return "***" if "@" in url or ":" in url else url
-    _, at, tail = rest.rpartition("@")
-    return f"{scheme}://***@{tail}" if at else f"{scheme}://{re.split(r'[:/?#]', rest, maxsplit=1)[0]}"
 
 
 class SMTPTransport(BaseTransport):
