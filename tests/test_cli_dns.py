@@ -109,3 +109,18 @@ def test_a_report_address_on_another_domain_gets_its_authorisation_record(env, c
     code, out, err = run(capsys, "dns", "--dir", str(example_dir))
     assert code == 0, err
     assert zone(out)[("improvement.example.org._report._dmarc.dmarc-reports.example.net", "TXT")] == "v=DMARC1"
+
+
+@pytest.mark.parametrize("password", ["s3cr#etQZ", "paQX/ssZQ", "pwQX?xyZQ", "aQXW@bZQW"])
+def test_no_part_of_a_password_in_a_url_is_printed_as_a_host(env, capsys, example_dir, password):
+    env.setenv("NEWSLETTER_SECRET_KEY", "dns-test-key-long-enough-for-real-mail")
+    env.setenv("NEWSLETTER_BOUNCE_ADDRESS", "bounces@improvement.example.org")
+    env.setenv("NEWSLETTER_SMTP_URL", f"smtp://news:{password}@relay.example.org:587")
+    env.setenv("NEWSLETTER_INBOUND_URL", f"imaps://news:{password}@imap.example.org/INBOX")
+    code, out, err = run(capsys, "dns", "--dir", str(example_dir))
+    for fragment in {
+        password,
+        *password.replace("#", " ").replace("/", " ").replace("?", " ").replace("@", " ").split(),
+    }:
+        assert fragment not in out + err
+    assert "news." not in out  # the user name is not taken for a host either

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from urllib.parse import urlsplit
 
 from ..content import Newsletter
 from ..folder import load_newsletter
 from ..settings import Settings
+from ..urls import split
 from . import wiring
 from .common import add_dir, settings
 
@@ -66,7 +66,8 @@ def _dkim(config: Settings, newsletter: Newsletter, sender: str) -> list[str]:
 
 
 def _smtp_host(config: Settings) -> str | None:
-    return urlsplit(config.smtp_url).hostname if config.smtp_url else None
+    parts = split(config.smtp_url) if config.smtp_url else None
+    return parts.hostname if parts else None
 
 
 def _spf(config: Settings, sender: str) -> list[str]:
@@ -99,8 +100,9 @@ def _inbound(config: Settings, sender: str) -> list[str]:
     domains = sorted({_domain(a) for a in (config.bounce_address, config.unsubscribe_address) if a})
     if not domains:
         return ["", "; bounces: NEWSLETTER_BOUNCE_ADDRESS is not set, so bounces go to the sender's address"]
-    url = urlsplit(config.inbound_url or "")
-    host = url.hostname if url.scheme in ("imap", "imaps") and url.hostname else "<the host of your inbound mailbox>"
+    url = split(config.inbound_url or "")
+    ok = url is not None and url.scheme in ("imap", "imaps") and url.hostname
+    host = url.hostname if url is not None and ok else "<the host of your inbound mailbox>"
     lines = ["", "; bounces and mailto unsubscribes: mail to these domains must reach NEWSLETTER_INBOUND_URL's mailbox"]
     lines += [f"{domain}.\tIN MX\t10 {host}." for domain in domains]
     lines += [
