@@ -294,7 +294,7 @@ async def _data(connection: aiosmtplib.SMTP, data: bytes, timeout: float) -> SMT
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
     if data.startswith(b".") or b"\r\n." in data:
         data = (b"." if data.startswith(b".") else b"") + data.replace(b"\r\n.", b"\r\n..")
-    payload = (data if data.endswith(b"\r\n") else data + b"\r\n") + b".\r\n"
+    end = b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"  # written apart: no copy of the message
     async with protocol._command_lock:
         protocol._response_pending = True
         protocol.write(b"DATA\r\n")
@@ -302,7 +302,8 @@ async def _data(connection: aiosmtplib.SMTP, data: bytes, timeout: float) -> SMT
         if start.code != SMTPStatus.start_input:
             raise SMTPDataError(start.code, start.message)
         protocol._response_pending = True
-        protocol.write(payload)
+        protocol.write(data)
+        protocol.write(end)
         response = await protocol.read_response(timeout=timeout)
         if response.code != SMTPStatus.completed:
             raise SMTPDataError(response.code, response.message)
