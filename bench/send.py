@@ -351,7 +351,7 @@ class ScaleOut:
             NEWSLETTER_SMTP_URL=sink.url,
             NEWSLETTER_SMTP_POOL=str(pool),
             NEWSLETTER_SMTP_VERIFY="false",
-            NEWSLETTER_SECRET_KEY="bench-secret",
+            NEWSLETTER_SECRET_KEY="bench-secret-of-at-least-32-characters",
             NEWSLETTER_DKIM_KEY_FILE=str(self.key_file),
             NEWSLETTER_DKIM_SELECTOR="bench",
         )

@@ -153,19 +153,56 @@ class VariantSigner:
             body.update(part)
         body_hash = base64.b64encode(body.digest())
         signed = hashlib.sha256()  # the signed header fields, as dkimpy's hash_headers hashes them: once for every key
-        for name, value in select_headers(_RELAXED.canonicalize_headers(rfc822_parse(head)[0]), self._include):
-            signed.update(name + b":" + value)
+        for line in _signed_lines(head, self._include):
+            signed.update(line)
         stamp = str(int(time.time())).encode("ascii")
         return b"".join(signature.header(signed, stamp, body_hash) for signature in self._signatures)
 
 
+_FIELD = re.compile(rb"\r\n(?![ \t])")  # where a header field ends: a line break not folding it onto the next line
+_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")  # what dkimpy's rfc822_parse takes for a field's name
+
+
+def _signed_lines(head: bytes, include: tuple[bytes, ...]) -> list[bytes]:
+    """The relaxed canonical `name:value\r\n` of each field `include` names, as dkimpy selects them from `head`.
+
+    The same bytes as dkimpy's rfc822_parse, canonicalize_headers and select_headers give (the last
+    field of a name first, a name listed again taking the one above it), in a tenth of their time:
+    the fields are split with one regular expression, and those the same in every message of a
+    variant (From, Subject, Content-Type...) are canonicalised once.
+    """
+    text = head.removesuffix(b"\r\n\r\n").removesuffix(b"\r\n")
+    fields = _FIELD.split(text)
+    if b"\r\n\r\n" in text or text.count(b"\n") != text.count(b"\r\n") or not all(map(_FIELD_NAME.match, fields)):
+        return [name + b":" + value for name, value in _slow_select(head, include)]  # not as message.py writes them
+    found: dict[bytes, list[bytes]] = {}
+    for raw in fields:
+        name, line = _canonical(raw)
+        found.setdefault(name, []).append(line)
+    return [found[name].pop() for name in include if found.get(name)]
+
+
+@functools.lru_cache(maxsize=256)  # a variant's fixed fields stay in: each message uses them again
+def _canonical(field: bytes) -> tuple[bytes, bytes]:
+    """(lowercase name, `name:value\r\n`) of one header field, relaxed (RFC 6376 section 3.4.2)."""
+    name, _, value = field.partition(b":")
+    name = name.lower().rstrip()
+    return name, name + b":" + _WHITESPACE.sub(b" ", value.replace(b"\r\n", b"")).strip() + b"\r\n"
+
+
+def _slow_select(head: bytes, include: tuple[bytes, ...]) -> list[tuple[bytes, bytes]]:
+    return select_headers(_RELAXED.canonicalize_headers(rfc822_parse(head)[0]), include)
+
+
+_WHITESPACE = re.compile(rb"[\t ]+")
 _STAMP, _BODY_HASH = b"9" * 10, b"#" * 44  # t= and bh= are this long until the year 2286; bh= always
+_FILL = {b"t": b"\x01", b"bh": b"\x02", b"b": b"\x03"}  # stand-ins for the values, while folding the header once
 
 
 class _Signature:
     """One key's DKIM-Signature, as dkimpy's DomainSigner.gen_header builds it, with the signature done by `sign`.
 
-    The tags are folded once: per message only t= and bh= change, and they keep their length.
+    The tags are folded and canonicalised once: per message only t=, bh= and b= change, and they keep their length.
     """
 
     def __init__(
@@ -186,16 +223,38 @@ class _Signature:
             (b"b", b"0" * 60),  # dkimpy's trick: b= folds onto its own line, so filling it in moves no other tag
         ]
         self.unsigned = RE_BTAG.sub(rb"\1", fold(_tags(self.fields), namelen=_NAME_LENGTH))
+        [(name, value)] = _RELAXED.canonicalize_headers([(b"DKIM-Signature", b" " + self.unsigned)])
+        self.canonical = name + b":" + value.rstrip()  # the signature's own field, hashed last with no CRLF (3.7)
+        # The final header folded once, its values as stand-ins of their length (no signature changes length).
+        lengths = {b"t": len(_STAMP), b"bh": len(_BODY_HASH), b"b": len(base64.b64encode(sign(bytes(32))))}
+        stand_ins = {tag: _FILL[tag] * length for tag, length in lengths.items()}
+        folded = fold(
+            _tags([(tag, stand_ins.get(tag, value)) for tag, value in self.fields]) + b"\r\n", namelen=_NAME_LENGTH
+        )
+        self.plan = _plan(folded)
 
     def header(self, signed: hashlib._Hash, stamp: bytes, body_hash: bytes) -> bytes:
         """The signed header field (CRLF-terminated): `signed` has hashed the signed header fields."""
-        unsigned = self.unsigned.replace(b"t=" + _STAMP, b"t=" + stamp, 1).replace(_BODY_HASH, body_hash, 1)
         hasher = signed.copy()
-        [(name, value)] = _RELAXED.canonicalize_headers([(b"DKIM-Signature", b" " + unsigned)])
-        hasher.update(name + b":" + value.rstrip())  # the signature's own field last, with no CRLF (RFC 6376 3.7)
-        signature = base64.b64encode(self.sign(hasher.digest()))
-        fields = [*self.fields[:7], (b"t", stamp), self.fields[8], (b"bh", body_hash), (b"b", signature)]
-        return b"DKIM-Signature: " + fold(_tags(fields) + b"\r\n", namelen=_NAME_LENGTH)
+        hasher.update(self.canonical.replace(b"t=" + _STAMP, b"t=" + stamp, 1).replace(_BODY_HASH, body_hash, 1))
+        values = {b"\x01": stamp, b"\x02": body_hash, b"\x03": base64.b64encode(self.sign(hasher.digest()))}
+        return b"DKIM-Signature: " + b"".join(
+            piece if isinstance(piece, bytes) else values[piece[0]][piece[1] : piece[2]] for piece in self.plan
+        )
+
+
+def _plan(folded: bytes) -> list[bytes | tuple[bytes, int, int]]:
+    """The folded header as literal pieces and (stand-in, start, end): the slices of each value to put there."""
+    plan: list[bytes | tuple[bytes, int, int]] = []
+    taken: dict[bytes, int] = {}
+    for i, piece in enumerate(re.split(rb"([\x01-\x03]+)", folded)):
+        if i % 2 == 0:
+            plan.append(piece)
+        else:
+            key, start = piece[:1], taken.get(piece[:1], 0)
+            plan.append((key, start, start + len(piece)))
+            taken[key] = start + len(piece)
+    return plan
 
 
 def _tags(fields: list[tuple[bytes, bytes]]) -> bytes:

@@ -60,7 +60,8 @@ class Rendered(Protocol):
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message ready for a transport: the envelope and the exact bytes (CRLF line endings)."""
+    """One message ready for a transport: the envelope and the exact bytes (CRLF line endings, no bare CR or LF:
+    transports send them as they are)."""
 
     mail_from: str  # envelope sender (the VERP address when a bounce address is configured)
     to: str  # envelope recipient
@@ -183,7 +184,8 @@ def quoted_printable(text: str, *, keep: bytes = _PLACEHOLDER) -> bytes:
     """`text` as UTF-8 quoted-printable, each line ending in CRLF and at most 76 characters.
 
     Soft line breaks never fall inside `keep` (the token placeholder), so the placeholder can later
-    be replaced by a token of the same length without touching any line.
+    be replaced by a token of the same length without touching any line. A dot starting a line is
+    encoded (=2E), so the SMTP transport finds nothing to dot-stuff in a 60 KB body.
     """
     out: list[bytes] = []
     width = QP_LINE - 1  # room left for a soft break's "="
@@ -211,6 +213,8 @@ def quoted_printable(text: str, *, keep: bytes = _PLACEHOLDER) -> bytes:
             if current + len(unit) > width:
                 pieces.append(b"=\r\n")
                 current = 0
+            if current == 0 and unit == b".":
+                unit = b"=2E"  # no line starts with a dot: SMTP then has nothing to dot-stuff (RFC 5321 4.5.2)
             pieces.append(unit)
             current += len(unit)
         pieces.append(CRLF)

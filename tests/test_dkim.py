@@ -23,7 +23,7 @@ from test_message import composer, deliver, example, newsletter  # noqa: F401  (
 
 from newsletter.dkim import DKIMKey
 from newsletter.errors import ConfigError
-from newsletter.message import Composer, notice
+from newsletter.message import OVERSIGNED, SIGNED_HEADERS, Composer, notice
 from newsletter.tokens import Signer
 
 SELECTOR, DOMAIN = "news2026", "improvement.example.org"
@@ -316,3 +316,23 @@ def test_the_real_rendered_example_verifies_independently(relay, example, both):
     assert mail_dkim(data, records)["rsa-sha256"] == "pass"
     assert opendkim(only(data, "rsa-sha256"), records)
     assert opendkim(only(data, "ed25519-sha256"), records)
+
+
+@pytest.mark.parametrize(
+    "name", ["Reader", "Zoë Ünïcode, with a name long enough to be folded " * 3, None, 'Quoted "x", y']
+)
+def test_the_signature_is_byte_for_byte_what_dkimpy_makes(newsletter, rsa_key, name, monkeypatch):  # noqa: F811
+    """Our header path (fields canonicalised from the head as message.py writes it) gives dkimpy's very bytes."""
+    monkeypatch.setattr("time.time", lambda: 1_767_000_000.5)  # both stamp t= from the clock: the same second
+    key = DKIMKey(SELECTOR, DOMAIN, rsa_key[0])
+    data = composer(newsletter, dkim=key).message(subscriber_id=7, email="seven@example.org", name=name).data
+    start = data.index(b"\r\nFrom: ") + 2
+    theirs = dkimpy.sign(
+        data[start:],
+        SELECTOR.encode(),
+        DOMAIN.encode(),
+        rsa_key[0],
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=SIGNED_HEADERS + OVERSIGNED,
+    )
+    assert data[:start] == theirs

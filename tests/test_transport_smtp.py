@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from aiosmtplib.email import quote_address
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from conftest import RecordingHandler, SMTPServer, free_port
@@ -27,7 +28,7 @@ from newsletter.errors import (
 )
 from newsletter.message import Outgoing
 from newsletter.transports import OutboxTransport, SMTPTransport, open_transport
-from newsletter.transports.smtp import Relay
+from newsletter.transports.smtp import Relay, _path
 
 
 def outgoing(to: str = "jo@example.org", *, n: int = 0, size: int = 2000) -> Outgoing:
@@ -401,3 +402,18 @@ def test_rate_per_second_spaces_the_messages():
         elapsed = time.monotonic() - started
     assert replies == ["250 2.0.0 OK"] * 12
     assert elapsed >= 0.95  # the 11th and 12th had to wait for the first second to pass
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "jo@example.org",
+        "jo.o+tag@mail.example.org",
+        "o'neil@example.org",
+        "bounces+42@example.org",
+        "a@b",
+        '"j o"@example.org',
+    ],
+)
+def test_envelope_addresses_are_quoted_as_aiosmtplib_quotes_them(address):
+    assert _path(address, "ascii") == quote_address(address).encode("ascii")

@@ -23,6 +23,7 @@ from .. import ledger, subscribers
 from ..assembly import AssembledIssue
 from ..errors import DeliveryError, NewsletterError, NotFound, PermanentDeliveryError, RelayRefused, RelayUnavailable
 from ..ledger import Claim, Outcome, Send, State
+from ..message import Outgoing
 from ..transports import Transport
 from .config import SendConfig
 from .faults import RelayWatch, describe, refusal
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (recipients done, recipients in the send)
 RECORD_GATHER = 0.002  # seconds
-CLAIM_AHEAD = 32  # at least: claims then take 16 rows or more, each row costing a third of a claim of one
+CLAIM_AHEAD = 128  # at least: claims then take 64 rows or more, each row costing a fiftieth of a claim of one
 
 
 class Run:
@@ -229,24 +230,37 @@ class Run:
             raise
 
     async def _send_claims(self) -> None:
+        """Send claims one by one, building each message while the previous one's outcome is being recorded."""
+        recorded: asyncio.Future[None] | None = None  # the previous outcome, until the ledger has it
         while (claim := await self.queue.get()) is not None:
-            outcome = None if self.stop.is_set() or self.paused else await self._deliver(claim)
+            message = None if self.stop.is_set() or self.paused else self._build(claim)
+            if recorded is not None:
+                await recorded  # never two messages the relay may have taken that the ledger does not call sent
+                recorded = None
+            outcome = None
+            if isinstance(message, Outcome):
+                outcome = message
+            elif message is not None and not (self.stop.is_set() or self.paused):
+                outcome = await self._deliver(claim, message)
             if outcome is None:
                 self.changed.set()  # the feeder may be waiting for this claim's outcome: there will be none
                 continue  # left claimed: released (queued again) when the run ends
-            future = asyncio.get_running_loop().create_future()
-            self.pending.append((outcome, future))
+            recorded = asyncio.get_running_loop().create_future()
+            self.pending.append((outcome, recorded))
             self.wake.set()
-            await future
+        if recorded is not None:
+            await recorded
 
-    async def _deliver(self, claim: Claim) -> Outcome | None:
-        """Send one claimed row; its outcome, or None to leave it claimed (the relay is at fault: the send pauses)."""
-        attempts = claim.attempts + 1
+    def _build(self, claim: Claim) -> Outgoing | Outcome:
+        """The claim's message, or its failed outcome if its address or name can never make a valid message."""
         composer = self.variants.composer(claim.networks)  # a broken template stops the send; nobody is failed for it
         try:
-            message = composer.message(subscriber_id=claim.subscriber_id, email=claim.email, name=claim.name)
-        except NewsletterError as exc:  # an address or name that can never make a valid message
-            return Outcome(claim.delivery_id, State.FAILED, attempts, f"cannot build the message: {exc}")
+            return composer.message(subscriber_id=claim.subscriber_id, email=claim.email, name=claim.name)
+        except NewsletterError as exc:
+            return Outcome(claim.delivery_id, State.FAILED, claim.attempts + 1, f"cannot build the message: {exc}")
+
+    async def _deliver(self, claim: Claim, message: Outgoing) -> Outcome | None:
+        """Send one claimed row; its outcome, or None to leave it claimed (the relay is at fault: the send pauses)."""
         try:
             reply = await self.transport.send(message)
         except DeliveryError as exc:
@@ -254,7 +268,7 @@ class Run:
         self.errors_in_a_row = 0
         if not self.blamed:
             self._readers_refused(self.watch.delivered())
-        return Outcome(claim.delivery_id, State.SENT, attempts, reply, message.message_id)
+        return Outcome(claim.delivery_id, State.SENT, claim.attempts + 1, reply, message.message_id)
 
     def _refused(self, claim: Claim, error: DeliveryError, message_id: str) -> Outcome | None:
         """The outcome of a delivery error, or None when it is the relay's fault (the send then pauses)."""
