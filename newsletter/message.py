@@ -159,7 +159,8 @@ def message_id_parts(message_id: str) -> tuple[dt.date, int] | None:
     if not found:
         return None
     try:
-        return dt.datetime.strptime(found[1], "%Y%m%d").date(), int(found[2])
+        day = found[1]
+        return dt.date(int(day[:4]), int(day[4:6]), int(day[6:])), int(found[2])
     except ValueError:
         return None
 

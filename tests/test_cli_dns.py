@@ -117,7 +117,7 @@ def test_no_part_of_a_password_in_a_url_is_printed_as_a_host(env, capsys, exampl
     env.setenv("NEWSLETTER_BOUNCE_ADDRESS", "bounces@improvement.example.org")
     env.setenv("NEWSLETTER_SMTP_URL", f"smtp://news:{password}@relay.example.org:587")
     env.setenv("NEWSLETTER_INBOUND_URL", f"imaps://news:{password}@imap.example.org/INBOX")
-    code, out, err = run(capsys, "dns", "--dir", str(example_dir))
+    _code, out, err = run(capsys, "dns", "--dir", str(example_dir))
     for fragment in {
         password,
         *password.replace("#", " ").replace("/", " ").replace("?", " ").replace("@", " ").split(),

@@ -305,7 +305,7 @@ def test_the_footer_names_the_readers_networks_and_the_postal_address(example_di
         r"^address: .*$",
         "address: Regional Improvement Programme, 1 High Street, Westshire WS1 1AA",
         path.read_text(),
-        flags=re.M,
+        flags=re.MULTILINE,
     )
     path.write_text(text)
     issue = assemble(load_folder(example_dir))

@@ -14,9 +14,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from aiosmtplib.email import quote_address
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from aiosmtplib.email import quote_address
 from conftest import RecordingHandler, SMTPServer, free_port
 
 from newsletter.errors import (
@@ -194,9 +194,11 @@ def test_refused_recipient_unknown_mailbox_is_a_hard_bounce_and_450_is_temporary
 
 
 def test_a_refused_sender_is_temporary_never_a_bounce_of_the_recipient():
-    with serve(Handler(refuse_sender="553 5.7.1 Sender address rejected")) as server:
-        with pytest.raises(TemporaryDeliveryError) as caught:
-            run(_send_one(server.url, outgoing()))
+    with (
+        serve(Handler(refuse_sender="553 5.7.1 Sender address rejected")) as server,
+        pytest.raises(TemporaryDeliveryError) as caught,
+    ):
+        run(_send_one(server.url, outgoing()))
     assert caught.value.code == 553 and "MAIL FROM" in str(caught.value)
 
 
@@ -240,7 +242,7 @@ def test_a_pooled_connection_the_server_closed_is_replaced_without_an_error():
 
 
 def test_nothing_listening_is_temporary():
-    with pytest.raises(TemporaryDeliveryError, match="cannot connect to smtp://127.0.0.1"):
+    with pytest.raises(TemporaryDeliveryError, match=r"cannot connect to smtp://127\.0\.0\.1"):
         run(_send_one(f"smtp://127.0.0.1:{free_port()}", outgoing(), timeout=2))
 
 
@@ -264,7 +266,7 @@ def test_a_server_that_stops_answering_at_data_times_out_as_the_relay_unavailabl
     handler.handle_DATA = handle_DATA
     with serve(handler) as server:
         started = time.monotonic()
-        with pytest.raises(RelayUnavailable, match="did not answer DATA within 0.5 s"):
+        with pytest.raises(RelayUnavailable, match=r"did not answer DATA within 0\.5 s"):
             run(_send_one(server.url, outgoing(), timeout=0.5))
         assert time.monotonic() - started < 4
 
@@ -274,9 +276,9 @@ def test_non_ascii_address_goes_with_smtputf8_when_offered_and_is_refused_otherw
     with serve(enable_SMTPUTF8=True) as server:
         assert run(_send_one(server.url, message)) == "250 2.0.0 OK"
         assert server.messages[0].rcpt_tos == ["zoë@exämple.org"]
-    with serve(enable_SMTPUTF8=False) as server:  # aiosmtpd's Controller offers it unless told not to
-        with pytest.raises(PermanentDeliveryError, match="SMTPUTF8"):
-            run(_send_one(server.url, message))
+    # aiosmtpd's Controller offers SMTPUTF8 unless told not to
+    with serve(enable_SMTPUTF8=False) as server, pytest.raises(PermanentDeliveryError, match="SMTPUTF8"):
+        run(_send_one(server.url, message))
 
 
 # configuration -----------------------------------------------------------------------------

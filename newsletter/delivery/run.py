@@ -8,6 +8,7 @@ from the ledger. Results are committed in groups as they come back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -341,15 +342,11 @@ class Run:
 
 
 def _bounce(engine: sa.Engine, subscriber_id: int, reply: str) -> None:
-    try:
+    with contextlib.suppress(NotFound):  # removed meanwhile: nothing left to suppress
         subscribers.set_status(engine, subscriber_id, subscribers.Status.BOUNCED, reason=reply)
-    except NotFound:
-        pass  # removed meanwhile: nothing left to suppress
 
 
 async def sleep(stop: asyncio.Event, seconds: float) -> None:
     """Wait `seconds`, or less if `stop` is set meanwhile."""
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

@@ -83,7 +83,8 @@ class Runner:
         return self._run(at, work)
 
     async def _watch(self, stop: asyncio.Event) -> None:
-        while not self.stopping.is_set():
+        # `stopping` is a threading.Event, set by another thread: asyncio cannot await it, so it is polled
+        while not self.stopping.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.2)
         stop.set()
 

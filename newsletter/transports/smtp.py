@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -266,7 +267,7 @@ def _path(address: str, encoding: str) -> bytes:
     return quote_address(address).encode(encoding)
 
 
-async def _data(connection: aiosmtplib.SMTP, data: bytes, timeout: float) -> SMTPResponse:
+async def _data(connection: aiosmtplib.SMTP, data: bytes, seconds: float) -> SMTPResponse:
     """DATA, then the message (CRLF line endings, as Outgoing holds it) dot-stuffed and terminated here.
 
     aiosmtplib's data() runs two regular expressions over every message (about 0.5 ms for 60 KB,
@@ -288,13 +289,13 @@ async def _data(connection: aiosmtplib.SMTP, data: bytes, timeout: float) -> SMT
     async with protocol._command_lock:
         protocol._response_pending = True
         protocol.write(b"DATA\r\n")
-        start = await protocol.read_response(timeout=timeout)
+        start = await protocol.read_response(timeout=seconds)
         if start.code != SMTPStatus.start_input:
             raise SMTPDataError(start.code, start.message)
         protocol._response_pending = True
         protocol.write(data)
         protocol.write(end)
-        response = await protocol.read_response(timeout=timeout)
+        response = await protocol.read_response(timeout=seconds)
         if response.code != SMTPStatus.completed:
             raise SMTPDataError(response.code, response.message)
     return response
@@ -328,7 +329,7 @@ async def _discard(connection: aiosmtplib.SMTP, *, polite: bool = False, patienc
     if polite:
         with contextlib.suppress(SMTPException, OSError, asyncio.TimeoutError):
             await asyncio.wait_for(connection.quit(), patience)
-    if connection.transport is not None:
+    if isinstance(connection.transport, asyncio.Transport):
         connection.transport.abort()
     connection.close()
     for _ in range(100):
