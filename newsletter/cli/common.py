@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import socket
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pydantic
 
 from ..content import Newsletter, Schedule
-from ..errors import ConfigError
+from ..errors import ConfigError, NotFound, display_path
 from ..settings import Settings, explain
 
 Commands = argparse._SubParsersAction  # what each command module's register() is given
@@ -43,3 +44,14 @@ def settings() -> Settings:
         return Settings()
     except pydantic.ValidationError as exc:
         raise ConfigError(explain(exc)) from None
+
+
+def check_can_serve(root: Path, host: str, port: int) -> None:
+    """Refuse, in one line, a port already taken or a folder with no newsletter.yaml, before a server starts."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise ConfigError(f"port {port} is in use: choose another with --port") from None
+    if not (Path(root) / "newsletter.yaml").is_file():
+        raise NotFound(f"no newsletter.yaml in {display_path(root)} (use --dir to point at the newsletter folder)")

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from ..errors import ConfigError, NotFound, Problem, display_path
 from ..folder import Folder, load_folder
 from ..linkcheck import check_links, issue_links
 from ..render import render
-from .common import Commands, add_date, add_dir, settings
+from .common import Commands, add_date, add_dir, check_can_serve, settings
 
 
 def register(commands: Commands) -> None:
@@ -117,13 +116,7 @@ def run_render(args: argparse.Namespace) -> int:
 def run_preview(args: argparse.Namespace) -> int:
     from ..preview import PreviewServer, create_preview_app
 
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", args.port))
-        except OSError:
-            raise ConfigError(f"port {args.port} is in use: choose another with --port") from None
-    if not (args.dir / "newsletter.yaml").is_file():
-        raise NotFound(f"no newsletter.yaml in {display_path(args.dir)} (use --dir to point at the newsletter folder)")
+    check_can_serve(args.dir, "127.0.0.1", args.port)
     print(f"Preview at http://127.0.0.1:{args.port}/ (Ctrl+C to stop)", file=sys.stderr)
     app = create_preview_app(args.dir, date=args.date, allowed_hosts=args.allow_host)
     PreviewServer(app, port=args.port).run()

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
-from pathlib import Path
 
 from ..content import Newsletter
 from ..desk import new_issue, write_schema
 from ..desk.signin import SignIn
-from ..errors import ConfigError, NotFound, display_path
+from ..errors import ConfigError, display_path
 from ..folder import load_newsletter
 from ..settings import Settings
-from .common import add_dir, iso_date, settings
+from .common import add_dir, check_can_serve, iso_date, settings
 from .wiring import send_config, store, transport
 
 
@@ -69,13 +67,7 @@ def run_edit(args: argparse.Namespace) -> int:
     from ..desk.app import create_desk_app
 
     host = args.host or "127.0.0.1"
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, args.port))
-        except OSError:
-            raise ConfigError(f"port {args.port} is in use: choose another with --port") from None
-    if not (Path(args.dir) / "newsletter.yaml").is_file():
-        raise NotFound(f"no newsletter.yaml in {display_path(args.dir)} (use --dir to point at the newsletter folder)")
+    check_can_serve(args.dir, host, args.port)
     config = settings()
     newsletter, _ = load_newsletter(args.dir)
     try:
