@@ -188,3 +188,12 @@ def smtp_server():
         yield SMTPServer("127.0.0.1", port, handler)
     finally:
         controller.stop()
+
+
+def import_members(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    """The folder's subscribers/network-members.csv imported as an editor does, its output read and dropped."""
+    from newsletter.cli import main
+
+    code = main(["subscribers", "import", "--dir", str(root), str(Path(root) / "subscribers" / "network-members.csv")])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()

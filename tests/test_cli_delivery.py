@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 import yaml
+from conftest import import_members
 
 from newsletter import ledger
 from newsletter.cli import main
@@ -48,15 +49,8 @@ def run(capsys, *argv) -> tuple[int, str, str]:
     return code, out, err
 
 
-def imported(capsys, root) -> None:
-    code, _, err = run(
-        capsys, "subscribers", "import", "--dir", str(root), str(root / "subscribers" / "network-members.csv")
-    )
-    assert code == 0, err
-
-
 def test_send_to_the_outbox_on_the_embedded_defaults_then_again_sends_nobody(env, capsys, example_dir):
-    imported(capsys, example_dir)
+    import_members(capsys, example_dir)
 
     code, out, err = run(capsys, "send", "--dir", str(example_dir))
 
@@ -88,7 +82,7 @@ def test_a_test_send_goes_to_one_address_as_a_reader_of_every_network_outside_th
 ):
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
     env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key, 32 characters or more")
-    imported(capsys, example_dir)
+    import_members(capsys, example_dir)
 
     code, _out, err = run(
         capsys, "send", "--dir", str(example_dir), "--test", "editor@example.org", "--date", "2026-11-27"
@@ -105,7 +99,7 @@ def test_a_test_send_goes_to_one_address_as_a_reader_of_every_network_outside_th
 
 
 def test_dry_run_counts_per_network_and_records_nothing(env, capsys, example_dir):
-    imported(capsys, example_dir)
+    import_members(capsys, example_dir)
 
     code, out, err = run(capsys, "send", "--dir", str(example_dir), "--dry-run")
 
@@ -120,7 +114,7 @@ def test_dry_run_counts_per_network_and_records_nothing(env, capsys, example_dir
 
 def test_smtp_without_a_secret_key_is_refused_before_anything_is_sent(env, capsys, example_dir, smtp_server):
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
-    imported(capsys, example_dir)
+    import_members(capsys, example_dir)
 
     code, _out, err = run(capsys, "send", "--dir", str(example_dir))
 
@@ -131,7 +125,7 @@ def test_smtp_without_a_secret_key_is_refused_before_anything_is_sent(env, capsy
 def test_status_lists_each_failure_with_its_smtp_reply(env, capsys, example_dir, smtp_server):
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
     env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key, 32 characters or more")
-    imported(capsys, example_dir)
+    import_members(capsys, example_dir)
     smtp_server.handler.reply = lambda e: "550 5.1.1 no such mailbox" if e.rcpt_tos[0].startswith("sam.patel") else None
 
     code, out, err = run(capsys, "send", "--dir", str(example_dir))
@@ -152,7 +146,7 @@ def test_a_paused_send_exits_2_and_says_why(env, capsys, example_dir, smtp_serve
     env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key, 32 characters or more")
     env.setenv("NEWSLETTER_PAUSE_AFTER_ERRORS", "3")
     env.setenv("NEWSLETTER_SMTP_POOL", "1")
-    imported(capsys, example_dir)
+    import_members(capsys, example_dir)
     smtp_server.handler.reply = lambda e: "454 4.7.0 Throttling failure"
 
     code, out, err = run(capsys, "send", "--dir", str(example_dir))
@@ -208,14 +202,14 @@ def test_a_send_in_a_fresh_folder_is_refused_records_nothing_and_after_an_import
     assert "nothing was sent or recorded" in line and "`newsletter subscribers import FILE`" in line
     assert sends(example_dir) == [] and outbox(example_dir) == []
 
-    imported(capsys, example_dir)
+    import_members(capsys, example_dir)
     code, out, err = run(capsys, "send", "--dir", str(example_dir))
     assert code == 0, err
     assert f"{EXAMPLE_RECIPIENTS} sent, 0 failed" in out and len(outbox(example_dir)) == EXAMPLE_RECIPIENTS
 
 
 def test_a_bare_send_takes_the_issue_due_never_a_future_one_and_says_which_is_next(env, capsys, example_dir):
-    imported(capsys, example_dir)
+    import_members(capsys, example_dir)
     future = future_issue(example_dir)
 
     code, out, err = run(capsys, "send", "--dir", str(example_dir))
@@ -232,7 +226,7 @@ def test_a_bare_send_takes_the_issue_due_never_a_future_one_and_says_which_is_ne
 
 
 def test_a_future_date_needs_yes_without_a_terminal_and_dry_run_and_test_do_not(env, capsys, example_dir):
-    imported(capsys, example_dir)
+    import_members(capsys, example_dir)
     future = future_issue(example_dir, days=1)
 
     code, out, err = run(capsys, "send", "--dir", str(example_dir), "--date", str(future))
@@ -285,7 +279,7 @@ def cli_on_a_terminal(root: Path, *argv: str, answer: bytes) -> tuple[int, str]:
 
 
 def test_on_a_terminal_a_future_date_asks_first_and_no_sends_nothing(env, capsys, example_dir):
-    imported(capsys, example_dir)
+    import_members(capsys, example_dir)
     future = future_issue(example_dir)
     argv = ("send", "--dir", str(example_dir), "--date", str(future))
 
@@ -326,7 +320,7 @@ def test_a_relay_refusing_everyone_exits_2_in_one_line_and_fails_nobody(env, cap
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
     env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key-long-enough-for-real-mail")
     env.setenv("NEWSLETTER_SMTP_POOL", "1")
-    imported(capsys, example_dir)
+    import_members(capsys, example_dir)
     smtp_server.handler.reply = lambda e: "554 5.6.0 content rejected"
 
     code, _out, err = run(capsys, "send", "--dir", str(example_dir))
@@ -341,7 +335,7 @@ def test_a_relay_refusing_everyone_exits_2_in_one_line_and_fails_nobody(env, cap
 def test_retry_failed_queues_the_failed_again_but_never_the_bounced(env, capsys, example_dir, smtp_server):
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
     env.setenv("NEWSLETTER_SECRET_KEY", "cli-test-key-long-enough-for-real-mail")
-    imported(capsys, example_dir)
+    import_members(capsys, example_dir)
     replies = {"sam.patel": "550 5.1.1 no such mailbox", "riley.owusu": "552 5.2.2 mailbox full"}
     smtp_server.handler.reply = lambda e: next((r for k, r in replies.items() if e.rcpt_tos[0].startswith(k)), None)
     code, out, err = run(capsys, "send", "--dir", str(example_dir))

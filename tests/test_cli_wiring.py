@@ -6,6 +6,7 @@ import email
 from email import policy
 
 import pytest
+from conftest import import_members
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -43,9 +44,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def send(capsys, example_dir) -> tuple[int, str, str]:
-    members = example_dir / "subscribers" / "network-members.csv"
-    code, _, err = run(capsys, "subscribers", "import", "--dir", str(example_dir), str(members))
-    assert code == 0, err
+    import_members(capsys, example_dir)
     return run(capsys, "send", "--dir", str(example_dir))
 
 

@@ -19,7 +19,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import free_port, import_members
 from inbound_mail import arf, dsn, out_of_office, plain
 
 from newsletter import subscribers
@@ -289,15 +289,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_end_to_end_bounces_complaint_and_unsubscribe_change_exactly_the_right_readers(
     env, capsys, example_dir, smtp_server, dovecot
 ):
-    code, _, err = run(
-        capsys,
-        "subscribers",
-        "import",
-        "--dir",
-        str(example_dir),
-        str(example_dir / "subscribers" / "network-members.csv"),
-    )
-    assert code == 0, err
+    import_members(capsys, example_dir)
     code, out, err = run(capsys, "send", "--dir", str(example_dir))
     assert code == 0, err
     sent = {m.rcpt_tos[0]: m for m in smtp_server.messages}

@@ -7,6 +7,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from conftest import import_members
 
 from newsletter.cli import main
 from newsletter.cli.settings import markdown
@@ -104,15 +105,7 @@ def test_a_bad_value_is_one_line_and_exit_1_before_anything_is_sent(
 ):
     env.setenv("NEWSLETTER_SMTP_URL", smtp_server.url)
     env.setenv("NEWSLETTER_SECRET_KEY", "settings-test-key, 32 characters or more")
-    code, _, err = run(
-        capsys,
-        "subscribers",
-        "import",
-        "--dir",
-        str(example_dir),
-        str(example_dir / "subscribers" / "network-members.csv"),
-    )
-    assert code == 0, err
+    import_members(capsys, example_dir)
     env.setenv(name, value)
 
     code, _, err = run(capsys, "send", "--dir", str(example_dir))
